@@ -1,0 +1,183 @@
+"""Runtime profiles: one notebook, every machine.
+
+Introduced in lesson 00. A profile is one row of settings (model, dtype, batch size, sequence length,
+step budgets). Every notebook starts with `start_lesson(...)`, which picks the profile once and prints
+what it picked and why; notebooks then read their settings from it and never branch on hardware.
+
+Selection order: the `COURSE_PROFILE` environment variable, else auto-detection from the hardware.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from course_lib.hardware import Hardware
+
+PROFILE_ENV_VAR = "COURSE_PROFILE"
+LARGE_MIN_GPU_GB = 35.0  # a bf16 GPU needs at least this much memory for the `large` profile
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One row of settings; the table below holds every row."""
+
+    name: str  # what COURSE_PROFILE is set to
+    summary: str  # one line: which machines it is for
+    model: str  # Hub id, or a path relative to the course root for a local model
+    dtype: str  # torch dtype the model is loaded and trained in: float32, float16 or bfloat16
+    needs_cuda: bool  # refuse to run without a CUDA GPU
+    needs_bf16: bool  # refuse to run on a GPU without native bfloat16 (compute capability >= 8.0)
+    batch_size: int  # examples per optimiser step
+    max_length: int  # longest training example, in tokens
+    max_steps: dict[str, int] = field(default_factory=dict)  # optimiser steps per training lesson
+    minutes: dict[str, float] = field(default_factory=dict)  # expected run time per lesson, in minutes
+
+    @property
+    def is_local_model(self) -> bool:
+        """True when `model` is a folder shipped with the course rather than a Hub id."""
+        return self.model.startswith("data/")
+
+
+# The profile table. Lesson keys are the two-digit lesson numbers of notebooks/.
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny",
+        summary="any machine, no GPU needed: the course's own tiny chat model, fully offline",
+        model="data/models/tiny-chat",  # built by the course itself and shipped in the repo
+        dtype="float32",  # CPUs train reliably only in full precision
+        needs_cuda=False,
+        needs_bf16=False,
+        batch_size=16,
+        max_length=256,
+        max_steps={"03": 300, "04": 300, "05": 200, "06": 120},
+        minutes={"00": 0.5},
+    ),
+    "t4": Profile(
+        name="t4",
+        summary="a CUDA GPU without bfloat16 or with under 35 GB, e.g. Colab's free T4 (16 GB) or an L4",
+        model="HuggingFaceTB/SmolLM2-360M-Instruct",
+        dtype="float16",  # T4s have no native bfloat16
+        needs_cuda=True,
+        needs_bf16=False,
+        batch_size=8,
+        max_length=512,
+        max_steps={"03": 200, "04": 200, "05": 200, "06": 100},
+        minutes={"00": 1.0},
+    ),
+    "large": Profile(
+        name="large",
+        summary="a bfloat16 GPU with 35 GB or more, e.g. an A100 or H100",
+        model="Qwen/Qwen2.5-1.5B-Instruct",
+        dtype="bfloat16",
+        needs_cuda=True,
+        needs_bf16=True,
+        batch_size=16,
+        max_length=1024,
+        max_steps={"03": 300, "04": 300, "05": 300, "06": 150},
+        minutes={"00": 1.0},
+    ),
+}
+
+
+class ProfileError(ValueError):
+    """A profile was asked for that does not exist or cannot run on this machine."""
+
+
+def auto_profile(hardware: Hardware) -> tuple[str, str]:
+    """The profile name that suits `hardware`, and the reason, in words."""
+    if not hardware.cuda:
+        return "tiny", "no CUDA GPU found"
+    gpu = f"{hardware.gpu_name} ({hardware.gpu_memory_gb:.0f} GB)"
+    if hardware.bf16 and (hardware.gpu_memory_gb or 0) >= LARGE_MIN_GPU_GB:
+        return "large", f"{gpu} supports bfloat16 and has at least {LARGE_MIN_GPU_GB:.0f} GB"
+    if not hardware.bf16:
+        return "t4", f"{gpu} has no native bfloat16"
+    return "t4", f"{gpu} has under {LARGE_MIN_GPU_GB:.0f} GB"
+
+
+def check_fits(profile: Profile, hardware: Hardware) -> None:
+    """Raise ProfileError if `profile` cannot run on `hardware`, saying what it needs."""
+    if profile.needs_cuda and not hardware.cuda:
+        raise ProfileError(
+            f"Profile {profile.name!r} needs a CUDA GPU, and this machine has none "
+            "(torch.cuda.is_available() is False). "
+            f"Use {PROFILE_ENV_VAR}=tiny here, or run on a GPU (on Colab: Runtime > Change runtime type > T4 GPU)."
+        )
+    if profile.needs_bf16 and not hardware.bf16:
+        raise ProfileError(
+            f"Profile {profile.name!r} needs a GPU with native bfloat16 (compute capability 8.0 or newer, "
+            f"e.g. A100, L4, H100), and {hardware.gpu_name} has none. Use {PROFILE_ENV_VAR}=t4 on this GPU."
+        )
+
+
+def select_profile(hardware: Hardware, environ: dict[str, str] | None = None) -> tuple[Profile, str]:
+    """The profile to use and why: `COURSE_PROFILE` if set, else the one that suits `hardware`."""
+    environ = os.environ if environ is None else environ
+    requested = environ.get(PROFILE_ENV_VAR, "").strip()
+    if requested:
+        if requested not in PROFILES:
+            raise ProfileError(
+                f"{PROFILE_ENV_VAR}={requested!r} is not a profile. Valid names: {', '.join(PROFILES)}. "
+                f"Unset {PROFILE_ENV_VAR} to pick one from the hardware."
+            )
+        name, reason = requested, f"{PROFILE_ENV_VAR}={requested} is set"
+    else:
+        name, reason = auto_profile(hardware)
+        reason = f"auto-detected: {reason}"
+    profile = PROFILES[name]
+    check_fits(profile, hardware)
+    return profile, reason
+
+
+REPORTED_LIBRARIES = ("torch", "transformers", "peft", "trl", "datasets", "bitsandbytes", "accelerate")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries the lessons call, read without importing them."""
+    versions = {}
+    for name in REPORTED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch so that the same run gives the same numbers."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def start_lesson(lesson: str, seed: int = 0) -> Profile:
+    """Pick the profile for this machine, print what was picked and why, seed everything, and return it.
+
+    `lesson` is the two-digit number of the notebook, e.g. "03".
+    """
+    hardware = Hardware.detect()
+    profile, reason = select_profile(hardware)
+    if not profile.needs_cuda:
+        # The tiny profile never needs the Hub: make any accidental download fail loudly, not hang.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    set_seed(seed)
+    minutes = profile.minutes.get(lesson)
+    lines = [
+        f"Lesson {lesson}",
+        f"  device      : {hardware.describe()}",
+        f"  bf16        : {'yes' if hardware.bf16 else 'no'}",
+        f"  profile     : {profile.name} ({reason})",
+        f"  model       : {profile.model} ({profile.dtype})",
+        f"  run time    : about {minutes:g} min on this profile" if minutes else "  run time    : not measured yet",
+        f"  seed        : {seed}",
+        "  libraries   : " + ", ".join(f"{k} {v}" for k, v in library_versions().items()),
+    ]
+    print("\n".join(lines))
+    return profile
