@@ -1,0 +1,46 @@
+"""The tiny profile never reaches the network, and the guard that proves it really blocks."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+GUARD = Path(__file__).resolve().parent / "netguard"
+
+# What a notebook on the tiny profile does before its lesson starts.
+TINY_SETUP = "from course_lib import start_lesson; start_lesson('00')"
+
+
+def run_guarded(code: str, log: Path) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(GUARD), "COURSE_NETGUARD_LOG": str(log)}
+    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=120)
+
+
+def test_guard_refuses_and_logs_a_remote_connection(tmp_path):
+    log = tmp_path / "net.log"
+    code = "import socket\ntry:\n socket.create_connection(('203.0.113.7', 443), timeout=1)\nexcept OSError as e:\n print(e)"
+    result = run_guarded(code, log)
+    assert "network access blocked" in result.stdout
+    assert "203.0.113.7" in log.read_text()
+
+
+def test_guard_refuses_name_lookups_but_allows_loopback(tmp_path):
+    log = tmp_path / "net.log"
+    code = ("import socket\nsocket.getaddrinfo('localhost', 80)\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\n"
+            "s.listen()\nc = socket.create_connection(s.getsockname())\nc.close()\n"
+            "try:\n socket.getaddrinfo('huggingface.co', 443)\nexcept OSError as e:\n print(e)")
+    result = run_guarded(code, log)
+    assert result.returncode == 0, result.stderr
+    refused = log.read_text().splitlines()
+    assert refused and all("huggingface.co" in line for line in refused), refused
+
+
+def test_tiny_profile_setup_opens_no_connection(tmp_path):
+    log = tmp_path / "net.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}  # no offline flags from the test run
+    result = subprocess.run([sys.executable, "-c", TINY_SETUP], capture_output=True, text=True, timeout=300,
+                            env={**env, "PYTHONPATH": str(GUARD), "COURSE_NETGUARD_LOG": str(log),
+                                 "COURSE_PROFILE": "tiny"})
+    assert result.returncode == 0, result.stderr
+    assert "profile     : tiny" in result.stdout
+    assert not log.exists() or log.read_text() == "", log.read_text()
