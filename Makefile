@@ -13,6 +13,8 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
+# JupyterLab refuses to start as root (containers, some cloud machines) unless told it may
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb solutions/*.ipynb))
 
@@ -37,7 +39,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 lab: setup  ## open the course in JupyterLab
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup  ## run the unit tests and execute every notebook, offline
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -44,3 +44,16 @@ def test_tiny_profile_setup_opens_no_connection(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "profile     : tiny" in result.stdout
     assert not log.exists() or log.read_text() == "", log.read_text()
+
+
+def test_notebook_kernels_run_under_the_guard(tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    log = tmp_path / "net.log"
+    monkeypatch.setenv("COURSE_NETGUARD_LOG", str(log))  # the kernel inherits it; the session's log stays clean
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import socket\ntry:\n    socket.getaddrinfo('huggingface.co', 443)\nexcept OSError as error:\n    print(error)")])
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    assert "network access blocked" in nb.cells[0].outputs[0]["text"]
+    assert "huggingface.co" in log.read_text()
