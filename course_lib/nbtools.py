@@ -18,7 +18,7 @@ from course_lib.colab import INSTALL_MARKER, badge_markdown, badge_url
 from course_lib.colab import install_cell as colab_install_cell
 from course_lib.paths import course_root
 
-BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)\s*$", re.MULTILINE)
+BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)[ \t]*$", re.MULTILINE)
 
 
 def relative_name(path: Path) -> str:

@@ -66,3 +66,15 @@ def test_install_cell_on_colab_clones_installs_and_enters_the_lesson_folder(monk
     assert calls[1][1:] == ["-m", "pip", "install", "-q", "-e", colab.CLONE_DIR]
     assert moves == [os.path.join(colab.CLONE_DIR, "solutions")]
     assert sys.path[0] == colab.CLONE_DIR
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_sync_leaves_a_clean_notebook_byte_for_byte(path, tmp_path, monkeypatch):
+    copy = tmp_path / path.relative_to(ROOT)
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(path.read_bytes())
+    (tmp_path / "course_lib").mkdir()
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    nbtools.sync(copy)
+    assert copy.read_bytes() == path.read_bytes()
