@@ -7,8 +7,15 @@ from pathlib import Path
 
 GUARD = Path(__file__).resolve().parent / "netguard"
 
-# What a notebook on the tiny profile does before its lesson starts.
-TINY_SETUP = "from course_lib import start_lesson; start_lesson('00')"
+# What a notebook on the tiny profile does first: pick the profile, load the model, generate.
+TINY_SETUP = """
+from course_lib import start_lesson
+from course_lib.chat import generate
+from course_lib.models import load_model_and_tokenizer
+profile = start_lesson("00")
+model, tokenizer = load_model_and_tokenizer(profile)
+print(generate(model, tokenizer, ["What is the capital of France?"], max_new_tokens=16))
+"""
 
 
 def run_guarded(code: str, log: Path) -> subprocess.CompletedProcess:
