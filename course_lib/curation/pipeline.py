@@ -1,0 +1,166 @@
+"""The curation pipeline: every step in order, with a record of each row removed and why.
+
+    validate -> off-task -> invalid answers -> language -> length -> overlap with test files
+             -> redact personal data -> exact and near duplicates, label conflicts
+
+Task-specific judgement (what a valid answer is, what the label is) comes from a TaskRules; GENERIC uses
+none, so the pipeline also runs on any public instruction data set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course_lib.curation import card as cards
+from course_lib.curation.dedup import deduplicate
+from course_lib.curation.filters import language_filter, length_filter, predicate_filter
+from course_lib.curation.pii import redact_messages
+from course_lib.curation.records import Problem, Record
+from course_lib.curation.split import contamination
+from course_lib.curation.validate import validate_file
+
+
+@dataclass(frozen=True)
+class TaskRules:
+    """What curation needs to know about a task; any field may be None."""
+
+    name: str
+    on_task: Callable[[Record], str | None] | None = None  # reason a row is not this task at all
+    answer_check: Callable[[Record], str | None] | None = None  # reason an answer is unusable (e.g. cut off)
+    label_of: Callable[[Record], object] | None = None  # the label, for label conflicts
+    languages: frozenset[str] | None = None  # languages to keep
+
+
+def _ticket_rules() -> TaskRules:
+    from course_lib.tickets import LANGUAGES, parse_answer
+
+    def on_task(record: Record) -> str | None:
+        return None if record.answer.lstrip().startswith("{") else "the answer is not a JSON object: not the ticket task"
+
+    def answer_check(record: Record) -> str | None:
+        _, problems = parse_answer(record.answer)
+        return "invalid ticket answer: " + "; ".join(problems) if problems else None
+
+    def label_of(record: Record) -> object:
+        data, _ = parse_answer(record.answer)
+        return tuple((k, v) for k, v in (data or {}).items() if k != "summary")
+
+    return TaskRules("tickets", on_task, answer_check, label_of, frozenset(LANGUAGES))
+
+
+GENERIC = TaskRules("generic")
+
+
+def task_rules(name: str) -> TaskRules:
+    """The rules for a task by name: "tickets" (the course's task) or "generic"."""
+    if name == "tickets":
+        return _ticket_rules()
+    if name == "generic":
+        return GENERIC
+    raise ValueError(f"unknown task {name!r}; use 'tickets' or 'generic'")
+
+
+@dataclass
+class CurationResult:
+    source: str  # the file curated
+    lines: int  # lines read
+    kept: list[Record]  # the curated rows, personal data redacted
+    problems: list[Problem]  # lines that were not usable rows
+    removed: dict[str, list[tuple[Record, str]]]  # kind -> (row, reason)
+    redacted: dict[str, int]  # kind of personal data -> values replaced
+    settings: dict = field(default_factory=dict)
+
+    def found(self) -> dict[str, set[int]]:
+        """Lines flagged by each check: removal kinds, "malformed" for unusable lines, "pii" for redacted rows."""
+        out = {kind: {r.line for r, _ in rows} for kind, rows in self.removed.items()}
+        out["malformed"] = {p.line for p in self.problems if p.code not in ("too_long", "blank_line")}
+        out["too_long"] = out.get("too_long", set()) | {p.line for p in self.problems if p.code == "too_long"}
+        out["pii"] = {r.line for r in self.all_records() if r.flags.get("pii")}
+        return out
+
+    def all_records(self) -> list[Record]:
+        return self.kept + [r for rows in self.removed.values() for r, _ in rows]
+
+    def removed_counts(self) -> dict[str, int]:
+        found = self.found()
+        counts = {kind: len(rows) for kind, rows in self.removed.items()}
+        counts.update({"malformed": len(found["malformed"]), "too_long": len(found["too_long"])})
+        return counts
+
+    def card(self, name: str, label_of: Callable[[Record], str] | None = None) -> dict:
+        """The dataset card as a dict (see card.card_markdown for the rendered form)."""
+        tokens = [r.flags["tokens"] for r in self.kept if "tokens" in r.flags]
+        lengths, unit = (tokens, "tokens") if len(tokens) == len(self.kept) else ([len(r.prompt) + len(r.answer) for r in self.kept], "characters")
+        return {
+            "name": name, "source": self.source, "lines": self.lines, "kept": len(self.kept),
+            "removed": self.removed_counts(), "redacted": dict(sorted(self.redacted.items())),
+            "languages": cards.count_values([r.flags.get("language", "unknown") for r in self.kept]),
+            "labels": cards.count_values([label_of(r) for r in self.kept]) if label_of else {},
+            "length_unit": unit, "length": cards.length_stats(lengths),
+            "length_histogram": cards.histogram(lengths), "settings": self.settings,
+        }
+
+
+def curate(path: str | Path, *, fmt: str = "auto", rules: TaskRules = GENERIC, tokenizer=None,
+           max_tokens: int | None = None, max_chars: int | None = None, near_threshold: float = 0.7,
+           protect: list[str | Path] = (), redact: bool = True, progress: bool = False) -> CurationResult:
+    """Curate one JSONL file; `protect` lists test files that no kept row may near-duplicate."""
+    validation = validate_file(path, fmt=fmt, tokenizer=tokenizer, max_tokens=max_tokens, progress=progress)
+    records = validation.records
+    removed: dict[str, list[tuple[Record, str]]] = {}
+    # 1) rows that are not the task, and answers that are unusable
+    if rules.on_task:
+        records, removed["off_task"] = predicate_filter(records, rules.on_task)
+    if rules.answer_check:
+        records, removed["invalid_answer"] = predicate_filter(records, rules.answer_check)
+    # 2) language and length
+    if rules.languages:
+        records, removed["language"] = language_filter(records, set(rules.languages))
+    if max_chars:
+        records, removed["too_long"] = length_filter(records, max_chars=max_chars)
+    # 3) rows that copy a protected test set: training on them would inflate every later score
+    if protect:
+        test_texts = [r.text("user") for p in protect for r in validate_file(p).records]
+        hits = contamination([r.text("user") for r in records], test_texts, threshold=near_threshold)
+        leaked = {i for i, _, _ in hits}
+        removed["test_overlap"] = [(records[i], "near-duplicates a row of a protected test file") for i in sorted(leaked)]
+        records = [r for i, r in enumerate(records) if i not in leaked]
+    # 4) personal data is replaced, not removed
+    totals: dict[str, int] = {}
+    if redact:
+        for record in records:
+            messages, counts = redact_messages(record.messages)
+            if counts:
+                record.row = {**record.row, "messages": messages}
+                record.flags["pii"] = counts
+                for kind, n in counts.items():
+                    totals[kind] = totals.get(kind, 0) + n
+    # 5) duplicates last, so that they are judged on clean, redacted text
+    records, dupes = deduplicate(records, threshold=near_threshold, label_of=rules.label_of, progress=progress)
+    removed.update(dupes)
+    settings = {"format": fmt, "task": rules.name, "max_tokens": max_tokens, "max_chars": max_chars,
+                "near_threshold": near_threshold, "protect": [cards.display_path(str(p)) for p in protect], "redact": redact}
+    return CurationResult(str(path), validation.lines, records, validation.problems, removed, totals, settings)
+
+
+def write_curated(result: CurationResult, out: str | Path, name: str | None = None,
+                  label_of: Callable[[Record], str] | None = None) -> dict[str, Path]:
+    """Write the kept rows to `out`, every removed row with its reason to `<out>.removed.jsonl`, and the card."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = {"data": out, "removed": out.with_suffix(".removed.jsonl"), "card": out.with_suffix(".card.md")}
+    with open(out, "w", encoding="utf-8", newline="\n") as f:
+        for record in result.kept:
+            f.write(json.dumps(record.row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    entries = [{"line": p.line, "kind": "malformed" if p.code != "too_long" else "too_long", "reason": f"{p.code}: {p.detail}",
+                "text": p.text} for p in result.problems]
+    entries += [{"line": r.line, "kind": kind, "reason": reason, "row": r.row}
+                for kind, rows in result.removed.items() for r, reason in rows]
+    with open(paths["removed"], "w", encoding="utf-8", newline="\n") as f:
+        for entry in sorted(entries, key=lambda e: e["line"]):
+            f.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
+    paths["card"].write_text(cards.card_markdown(result.card(name or out.stem, label_of)), encoding="utf-8")
+    return paths

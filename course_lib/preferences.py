@@ -1,0 +1,94 @@
+"""Preference pairs for DPO: one prompt, a chosen answer, and a rejected answer with a realistic fault.
+
+Introduced in lesson 02 (as data) and used in lesson 06. Rows follow TRL's conversational preference format:
+
+    {"id": ..., "prompt": [system, user], "chosen": [assistant], "rejected": [assistant], "fault": ...}
+
+Faults, in equal shares: invalid JSON, a wrong field, prose wrapped around the JSON, personal data from the
+message leaked into the summary, and a verbose summary that breaks the length limit.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from course_lib.rawpool import PII_SENTENCES, clean_tickets, fake_pii, wrong_label
+from course_lib.tickets import SUMMARY_MAX_CHARS, Ticket, format_answer, to_messages
+
+SEED = 5101
+SIZE = 800
+FAULTS = ("invalid_json", "wrong_field", "prose_wrapped", "leaked_pii", "verbose")
+PROSE_BEFORE = ("Sure! Here is the triage:\n", "Here is the JSON you asked for:\n", "Of course. ", "Triage result:\n")
+PROSE_AFTER = ("\nLet me know if you need anything else.", "\nI hope this helps!", "", "\nThis ticket looks important.")
+
+
+def break_json(answer: str, rng: random.Random) -> str:
+    """Invalid JSON of the kinds models write: single quotes, a trailing comma, a missing brace, or a cut-off end."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return answer.replace('"', "'")
+    if kind == 1:
+        return answer[:-1] + ",}"
+    if kind == 2:
+        return answer[:-1]
+    return answer[: len(answer) * 2 // 3]
+
+
+def faulty_pair(ticket: Ticket, fault: str, rng: random.Random) -> tuple[str, str, str]:
+    """(message, chosen answer, rejected answer) for one ticket and one fault."""
+    message, label = ticket.message, ticket.label
+    chosen = format_answer(label)
+    if fault == "invalid_json":
+        return message, chosen, break_json(chosen, rng)
+    if fault == "wrong_field":
+        return message, chosen, format_answer(wrong_label(label, rng))
+    if fault == "prose_wrapped":
+        return message, chosen, rng.choice(PROSE_BEFORE) + chosen + rng.choice(PROSE_AFTER)
+    if fault == "leaked_pii":
+        kind = rng.choice(["EMAIL", "PHONE"])
+        value = fake_pii(kind, rng)
+        message = f"{message} {rng.choice(PII_SENTENCES[kind]).format(v=value)}"
+        leaked = dict(label, summary=(label["summary"][:-1] + f", contact {value}.")[:SUMMARY_MAX_CHARS])
+        return message, chosen, json.dumps(leaked, ensure_ascii=False, separators=(",", ":"))
+    if fault == "verbose":
+        long = (f"{label['summary'][:-1]}. The customer wrote: {message} "
+                "They expect a quick and thorough answer from the support team.")
+        verbose = dict(label, summary=long)
+        return message, chosen, json.dumps(verbose, ensure_ascii=False, separators=(",", ":"))
+    raise ValueError(f"unknown fault {fault!r}; faults are {', '.join(FAULTS)}")
+
+
+def build_preferences(avoid: list[str], seed: int = SEED, size: int = SIZE) -> list[dict]:
+    """`size` preference rows; prompts are dissimilar to every text in `avoid` (the gold and dev messages)."""
+    rng = random.Random(seed)
+    rows = []
+    for i, ticket in enumerate(clean_tickets(rng, size, avoid=avoid)):
+        fault = FAULTS[i % len(FAULTS)]
+        message, chosen, rejected = faulty_pair(ticket, fault, rng)
+        rows.append({"id": f"pref-{i:04d}", "prompt": to_messages(message), "chosen": [{"role": "assistant", "content": chosen}],
+                     "rejected": [{"role": "assistant", "content": rejected}], "fault": fault})
+    return rows
+
+
+class PreferenceError(ValueError):
+    """A preference row that cannot be trained on; the message names the row and the fix."""
+
+
+def check_preference_row(row: object, where: str) -> None:
+    """Raise PreferenceError naming `where` if the row lacks a prompt, chosen or rejected, or they are unusable."""
+    if not isinstance(row, dict):
+        raise PreferenceError(f"{where}: a preference row must be a JSON object with prompt, chosen and rejected")
+    for key in ("prompt", "chosen", "rejected"):
+        if key not in row:
+            raise PreferenceError(f"{where}: field {key!r} is missing; every row needs prompt, chosen and rejected")
+    texts = {}
+    for key in ("prompt", "chosen", "rejected"):
+        value = row[key]
+        turns = value if isinstance(value, list) else [{"content": value}]
+        text = "".join(t.get("content") or "" for t in turns if isinstance(t, dict))
+        if not text.strip():
+            raise PreferenceError(f"{where}: field {key!r} is empty; fill it in or drop the row")
+        texts[key] = text
+    if texts["chosen"].strip() == texts["rejected"].strip():
+        raise PreferenceError(f"{where}: 'chosen' and 'rejected' are identical, so the pair teaches nothing; drop the row")

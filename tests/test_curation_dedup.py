@@ -1,0 +1,69 @@
+"""Duplicates, label conflicts, leakage-free splits and contamination."""
+
+from course_lib.curation.dedup import deduplicate, exact_duplicates, jaccard, near_duplicate_pairs, shingles
+from course_lib.curation.records import Record
+from course_lib.curation.split import contamination, split_without_leakage, stratified_sample
+
+BASE = "My Aurora Phone arrived with a cracked case and the box was crushed. Order: ORD-123456."
+REWORDED = "Hi, my Aurora Phone arrived with a cracked case and the box was crushed!! Order: ORD-123456."
+OTHER = "I cannot log in to Streamline, the code never arrives on my phone."
+
+
+def record(line, user, answer='{"category":"a"}'):
+    return Record(line, {"messages": [{"role": "system", "content": "Same system prompt for all."},
+                                      {"role": "user", "content": user}, {"role": "assistant", "content": answer}]})
+
+
+def test_exact_duplicates_ignore_case_spacing_and_unicode_form():
+    texts = [BASE, "  " + BASE.upper().replace(" ", "  "), OTHER, "ﬁne", "fine"]
+    assert exact_duplicates(texts) == [[0, 1], [3, 4]]
+
+
+def test_near_duplicates_respect_the_threshold():
+    similarity = jaccard(shingles(BASE), shingles(REWORDED))
+    assert 0.7 < similarity < 1.0
+    assert [(i, j) for i, j, _ in near_duplicate_pairs([BASE, REWORDED, OTHER], threshold=0.7)] == [(0, 1)]
+    assert near_duplicate_pairs([BASE, REWORDED, OTHER], threshold=similarity + 0.01) == []
+
+
+def test_deduplicate_keeps_the_first_and_says_which_line_it_copies():
+    records = [record(1, BASE), record(2, OTHER), record(3, BASE.lower()), record(4, REWORDED)]
+    kept, removed = deduplicate(records)
+    assert [r.line for r in kept] == [1, 2]
+    assert [(r.line, why) for r, why in removed["exact_duplicate"]] == [(3, "duplicates line 1")]
+    assert [(r.line, why) for r, why in removed["near_duplicate"]] == [(4, "duplicates line 1")]
+
+
+def test_a_shared_system_prompt_does_not_make_rows_duplicates():
+    kept, removed = deduplicate([record(1, BASE), record(2, OTHER)])
+    assert len(kept) == 2 and not any(removed.values())
+
+
+def test_label_conflicts_remove_the_whole_cluster():
+    records = [record(1, BASE, '{"category":"shipping"}'), record(2, REWORDED, '{"category":"billing"}'), record(3, OTHER)]
+    kept, removed = deduplicate(records)
+    assert [r.line for r in kept] == [3]
+    assert [r.line for r, _ in removed["label_conflict"]] == [1, 2]
+    assert "lines 1, 2" in removed["label_conflict"][0][1]
+
+
+def test_split_never_puts_a_near_duplicate_cluster_on_both_sides():
+    records = []
+    for i in range(40):
+        text = f"Ticket number {i} about product {i % 7}: the device {['crashes', 'is slow', 'overheats', 'wont pair'][i % 4]} since {i} days."
+        records += [record(len(records) + 1, text), record(len(records) + 2, text + " Thanks!")]
+    train, test = split_without_leakage(records, test_fraction=0.25, seed=3)
+    assert len(train) + len(test) == 80 and 16 <= len(test) <= 24
+    assert contamination([r.text("user") for r in train], [r.text("user") for r in test]) == []
+    assert {r.line for r in train}.isdisjoint({r.line for r in test})
+
+
+def test_contamination_finds_test_rows_in_training_data():
+    hits = contamination([OTHER, BASE], [REWORDED, "Something else entirely, about an invoice."])
+    assert [(i, j) for i, j, _ in hits] == [(1, 0)]
+
+
+def test_stratified_sample_balances_the_key():
+    records = [record(i, f"text {i}", answer=["x", "y"][i % 10 == 0]) for i in range(1, 101)]
+    chosen = stratified_sample(records, 20, key=lambda r: r.answer, seed=0)
+    assert [r.answer for r in chosen].count("y") == 10 and len(chosen) == 20
