@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from course_lib.paths import course_root
 from course_lib.profiles import Profile
 
 REBUILD_COMMAND = "python -m course_lib.tinymodel build"
@@ -74,7 +73,7 @@ def load_model_and_tokenizer(profile: Profile, device: str | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if profile.is_local_model:
-        model, tokenizer = load_local_model(course_root() / profile.model, dtype=profile.dtype)
+        model, tokenizer = load_local_model(profile.model_location, dtype=profile.dtype)
     else:
         tokenizer = AutoTokenizer.from_pretrained(profile.model, trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(

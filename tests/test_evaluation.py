@@ -57,3 +57,16 @@ def test_bootstrap_interval_covers_the_true_value_at_about_the_nominal_rate():
 def test_mismatched_lengths_are_an_error():
     with pytest.raises(ValueError, match="3 answers for 2 gold labels"):
         score_answers(["a", "b", "c"], [GOLD, GOLD])
+
+
+def test_evaluate_scores_a_real_model_on_gold_rows():
+    from course_lib import PROFILES, data_path
+    from course_lib.evaluation import evaluate
+    from course_lib.models import load_model_and_tokenizer
+    from course_lib.tickets import load_tickets
+
+    model, tokenizer = load_model_and_tokenizer(PROFILES["tiny"])
+    rows = load_tickets(data_path("tickets", "gold_test.jsonl"))[:6]
+    report = evaluate(model, tokenizer, rows, batch_size=6, max_new_tokens=48, n_boot=50)
+    assert len(report.answers) == 6 and all(isinstance(a, str) and a for a in report.answers)
+    assert report.metrics["json_valid"] == 0.0, "the base model answers in prose: it has never seen the task"
