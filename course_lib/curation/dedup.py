@@ -23,8 +23,8 @@ from course_lib.curation.records import Record
 
 SHINGLE = 5  # bytes per shingle (characters, for plain ASCII text)
 NUM_PERM = 64  # MinHash permutations: more is more precise and slower (exact Jaccard confirms every pair anyway)
-CANDIDATE_MARGIN = 0.2  # LSH looks this far below the threshold so that borderline pairs are not missed
-SCREEN_MARGIN = 0.15  # candidates whose MinHash estimate is this far below the threshold skip the exact check
+CANDIDATE_MARGIN = 0.15  # LSH looks this far below the threshold so that borderline pairs are not missed
+SCREEN_MARGIN = 0.1  # candidates whose MinHash estimate is this far below the threshold skip the exact check
 
 
 def normalise(text: str) -> str:
@@ -71,13 +71,13 @@ def _similar(j: int, candidates: list[int], sets: list[set], sigs: np.ndarray, t
     """(i, exact similarity) for candidates similar to text j: MinHash estimates screen, exact Jaccard confirms."""
     if not candidates:
         return []
-    estimates = (sigs[candidates] == sigs[j]).mean(axis=1)
+    idx = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+    estimates = (sigs[idx] == sigs[j]).mean(axis=1)
     out = []
-    for i, estimate in zip(candidates, estimates):
-        if estimate >= threshold - SCREEN_MARGIN:
-            similarity = jaccard(sets[i], sets[j])
-            if similarity >= threshold:
-                out.append((i, similarity))
+    for i in idx[estimates >= threshold - SCREEN_MARGIN].tolist():
+        similarity = jaccard(sets[i], sets[j])
+        if similarity >= threshold:
+            out.append((i, similarity))
     return out
 
 
@@ -110,12 +110,18 @@ def near_duplicate_links(texts: Sequence[str], threshold: float = 0.7, num_perm:
     sets, hashes, sigs = signatures(texts, num_perm, seed)
     lsh = _index(num_perm, threshold)
     links = []
+    first_of: dict[frozenset, int] = {}  # exact copies link straight to their first occurrence, no LSH needed
     for j, lean in enumerate(tqdm(hashes, desc="near duplicates", unit=" rows", disable=not progress)):
+        key = frozenset(sets[j])
+        if key in first_of:
+            links.append((first_of[key], j, 1.0))
+            continue
         found = _similar(j, sorted(lsh.query(lean)), sets, sigs, threshold)
         if found:
             i, similarity = max(found, key=lambda f: (f[1], -f[0]))
             links.append((i, j, similarity))
         else:
+            first_of[key] = j
             lsh.insert(j, lean, check_duplication=False)
     return links
 
