@@ -1,0 +1,232 @@
+"""The training helpers of lesson 03: config from the profile, label mask, preflight, callbacks, resume."""
+
+import copy
+import warnings
+
+import pytest
+
+from course_lib import training
+from course_lib.chat import EOS
+from course_lib.hardware import Hardware
+from course_lib.models import load_model_and_tokenizer
+from course_lib.paths import data_dir
+from course_lib.profiles import PROFILES, set_seed
+from course_lib.tickets import load_tickets
+
+TINY = PROFILES["tiny"]
+T4 = Hardware(cuda=True, gpu_name="Tesla T4", gpu_memory_gb=15.8, bf16=False, cpu_count=2, ram_gb=12.0)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return load_tickets(data_dir() / "tickets" / "train_curated.jsonl")[:32]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_model_and_tokenizer(TINY)[1]
+
+
+def fresh_model():
+    """The tiny model as shipped, seeded, so that every run starts from the same weights."""
+    set_seed(0)
+    return load_model_and_tokenizer(TINY)[0]
+
+
+def small_config(output_dir, **overrides):
+    """A few steps of batch 4: the tiny profile's settings at test size."""
+    settings = dict(output_dir=output_dir, max_steps=6, per_device_train_batch_size=4, per_device_eval_batch_size=4,
+                    logging_steps=1, save_steps=3, eval_steps=3, disable_tqdm=True)
+    settings.update(overrides)
+    return training.sft_config(TINY, **settings)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the config
+
+
+def test_config_follows_the_profile(tmp_path):
+    args = training.sft_config(TINY, lesson="03", output_dir=tmp_path, seed=7)
+    assert (args.bf16, args.fp16) == (False, False)  # TRL would default to bf16=True
+    assert args.gradient_checkpointing is False and args.activation_checkpointing is False  # TRL: True
+    assert args.per_device_train_batch_size == TINY.batch_size
+    assert args.max_length == TINY.max_length
+    assert args.max_steps == TINY.max_steps["03"]
+    assert args.assistant_only_loss is True
+    assert args.report_to == [] and args.seed == 7 and args.data_seed == 7
+    assert training.sft_config(TINY, output_dir=tmp_path, max_steps=5).max_steps == 5
+    assert training.sft_config(TINY, output_dir=tmp_path, gradient_checkpointing=True).activation_checkpointing is True
+    t4 = training.sft_config(PROFILES["t4"], output_dir=tmp_path)
+    assert (t4.bf16, t4.fp16, t4.gradient_checkpointing) == (False, True, True)
+    assert t4.per_device_train_batch_size == PROFILES["t4"].batch_size
+
+
+def test_tensorboard_switch(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "has_tensorboard", lambda: True)
+    assert training.sft_config(TINY, output_dir=tmp_path, tensorboard=True).report_to == ["tensorboard"]
+    monkeypatch.setattr(training, "has_tensorboard", lambda: False)
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        training.sft_config(TINY, output_dir=tmp_path, tensorboard=True)
+
+
+def test_config_for_a_lesson_without_a_budget_names_the_fix(tmp_path):
+    with pytest.raises(KeyError, match="max_steps"):
+        training.sft_config(TINY, lesson="99", output_dir=tmp_path)
+
+
+def test_colab_warns_when_checkpoints_are_not_on_drive(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "test")
+    with pytest.warns(UserWarning, match="/content/drive"):
+        training.sft_config(TINY, output_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert training.warn_if_not_persistent("/content/drive/MyDrive/sft") is False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the label mask, on a batch collated by the trainer
+
+
+def test_label_mask_is_exactly_the_answers_and_eos(tmp_path, rows, tokenizer):
+    trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path), rows[:8])
+    texts = training.check_label_mask(trainer, rows[:8], n=8)
+    assert len(texts) == 8
+    for text, row in zip(texts, rows):
+        assert text == row["messages"][-1]["content"] + EOS
+        assert row["messages"][1]["content"] not in text  # the customer's message is not trained on
+
+
+def test_label_mask_check_fails_when_the_prompt_is_trained_on(tmp_path, rows, tokenizer):
+    args = small_config(tmp_path, assistant_only_loss=False)
+    trainer = training.sft_trainer(fresh_model(), tokenizer, args, rows[:4])
+    with pytest.raises(AssertionError, match="should be the assistant's answer"):
+        training.check_label_mask(trainer, rows[:4])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# preflight: one test per mistake, each message naming the fix
+
+
+@pytest.fixture(scope="module")
+def model():
+    return fresh_model()
+
+
+def test_preflight_passes_the_shipped_setup(tmp_path, model, tokenizer, rows):
+    training.preflight(model, tokenizer, small_config(tmp_path), rows)
+
+
+def test_preflight_no_chat_template(tmp_path, model, tokenizer, rows):
+    broken = copy.deepcopy(tokenizer)
+    broken.chat_template = None
+    with pytest.raises(training.PreflightError, match="no chat template.*CHAT_TEMPLATE"):
+        training.preflight(model, broken, small_config(tmp_path), rows)
+
+
+def test_preflight_pad_equals_eos(tmp_path, model, tokenizer, rows):
+    broken = copy.deepcopy(tokenizer)
+    broken.pad_token = broken.eos_token
+    with pytest.raises(training.PreflightError, match="pad_token is the EOS token.*distinct pad token"):
+        training.preflight(model, broken, small_config(tmp_path), rows)
+
+
+def test_preflight_template_without_generation_markers(tmp_path, model, tokenizer, rows):
+    broken = copy.deepcopy(tokenizer)
+    broken.chat_template = broken.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    with pytest.raises(training.PreflightError, match=r"no \{% generation %\}.*every label would be masked"):
+        training.preflight(model, broken, small_config(tmp_path), rows)
+
+
+def test_preflight_example_with_every_label_masked(tmp_path, model, tokenizer, rows):
+    no_answer = {"messages": rows[0]["messages"][:-1]}  # system and user only: nothing to train on
+    with pytest.raises(training.PreflightError, match="Example 2 has every label masked"):
+        training.preflight(model, tokenizer, small_config(tmp_path), [rows[0], rows[1], no_answer])
+
+
+def test_preflight_bf16_on_a_gpu_without_it(tmp_path, model, tokenizer, rows):
+    args = small_config(tmp_path, bf16=True)
+    with pytest.raises(training.PreflightError, match="Tesla T4 has no native bfloat16.*fp16=True"):
+        training.preflight(model, tokenizer, args, rows, hardware=T4)
+    cpu = Hardware(cuda=False, gpu_name=None, gpu_memory_gb=None, bf16=False, cpu_count=2, ram_gb=8.0)
+    with pytest.raises(training.PreflightError, match="no CUDA GPU.*bf16=False"):
+        training.preflight(model, tokenizer, args, rows, hardware=cpu)
+
+
+def test_preflight_example_longer_than_max_length(tmp_path, model, tokenizer, rows):
+    longest = max(n for n, _ in training.example_lengths(tokenizer, rows))
+    args = small_config(tmp_path, max_length=longest - 1)
+    with pytest.raises(training.PreflightError, match=f"{longest} tokens, more than max_length={longest - 1}.*length filter"):
+        training.preflight(model, tokenizer, args, rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# callbacks, on one short run with evaluation
+
+
+@pytest.fixture(scope="module")
+def monitored_run(tmp_path_factory, rows, tokenizer):
+    plot = training.LossPlotCallback(live=False)
+    speed = training.ThroughputCallback()
+    memory = training.PeakMemoryCallback()
+    args = small_config(tmp_path_factory.mktemp("monitored"), max_steps=4, eval_steps=2, save_strategy="no")
+    trainer = training.sft_trainer(fresh_model(), tokenizer, args, rows[:16], eval_rows=rows[16:20],
+                                   callbacks=[plot, speed, memory])
+    result = training.train(trainer, resume=False)
+    return trainer, result, plot, speed, memory
+
+
+def test_loss_plot_records_train_and_eval_loss(monitored_run):
+    trainer, result, plot, _, _ = monitored_run
+    assert [step for step, _ in plot.train] == [1, 2, 3, 4]
+    assert [step for step, _ in plot.eval] == [2, 4]
+    assert plot.train[-1][1] == pytest.approx(result.final_loss)
+    assert plot.live is False and not training.in_notebook()
+
+
+def test_loss_plot_draws_headless(monitored_run, capsys):
+    plot = copy.copy(monitored_run[2])
+    plot.live, plot._figure, plot._handle = True, None, None
+    plot.draw()  # outside a notebook: draws on the Agg backend, shows nothing, raises nothing
+    plot.draw()
+    assert plot._figure is not None and len(plot._axes.lines) == 2
+
+
+def test_throughput_counts_steps_and_tokens(monitored_run):
+    trainer, _, _, speed, _ = monitored_run
+    assert speed.steps == 4
+    assert speed.tokens == trainer.state.num_input_tokens_seen > 0
+    assert speed.seconds > 0 and speed.tokens_per_second > speed.steps_per_second > 0
+    assert "4 steps" in speed.summary()
+
+
+def test_peak_memory_is_recorded(monitored_run):
+    memory = monitored_run[4]
+    assert memory.kind == "process RSS"
+    # at least the model's weights (12 MB) and at most what the machine could hold
+    assert 12 * 2**20 < memory.peak_bytes < 64 * 2**30
+    assert memory.peak_bytes <= training.peak_memory_bytes("cpu")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# checkpoint and resume
+
+
+def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenizer):
+    # 1) six steps straight
+    straight = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path / "straight", eval_strategy="no"), rows)
+    expected = training.train(straight, resume=False)
+    # 2) the same run, interrupted after step 3 (a checkpoint is saved there) ...
+    interrupted_dir = tmp_path / "interrupted"
+    stop = training.StopAtStepCallback(3)
+    first = training.sft_trainer(fresh_model(), tokenizer, small_config(interrupted_dir, eval_strategy="no"), rows,
+                                 callbacks=[stop])
+    assert training.train(first, resume=False).global_step == 3
+    assert training.last_checkpoint(interrupted_dir).endswith("checkpoint-3")
+    # 3) ... then resumed by a fresh trainer on fresh weights
+    second = training.sft_trainer(fresh_model(), tokenizer, small_config(interrupted_dir, eval_strategy="no"), rows)
+    resumed = training.train(second)
+    assert resumed.resumed_from.endswith("checkpoint-3")
+    assert resumed.global_step == expected.global_step == 6
+    assert resumed.final_loss == pytest.approx(expected.final_loss, rel=1e-5, abs=1e-6)
+    losses = lambda trainer: [e["loss"] for e in trainer.state.log_history if "loss" in e and e["step"] > 3]
+    assert losses(second) == pytest.approx(losses(straight), rel=1e-5, abs=1e-6)
