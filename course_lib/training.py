@@ -14,7 +14,6 @@ parts every training lesson repeats:
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from course_lib.chat import EOS
+from course_lib.colab import in_colab
 from course_lib.hardware import Hardware
 from course_lib.profiles import Profile
 
@@ -51,14 +51,9 @@ class PreflightError(ValueError):
 # 1) The config
 
 
-def on_colab() -> bool:
-    """True inside a Google Colab runtime."""
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
-
-
 def warn_if_not_persistent(output_dir: str | Path) -> bool:
     """On Colab, warn (and return True) when checkpoints would go to disk that is lost with the runtime."""
-    if not on_colab():
+    if not in_colab():
         return False
     path = Path(output_dir).expanduser().resolve()
     if path == Path(COLAB_PERSISTENT_DIR) or Path(COLAB_PERSISTENT_DIR) in path.parents:

@@ -1,6 +1,7 @@
 """The training helpers of lesson 03: config from the profile, label mask, preflight, callbacks, resume."""
 
 import copy
+import sys
 import warnings
 
 import pytest
@@ -75,7 +76,7 @@ def test_config_for_a_lesson_without_a_budget_names_the_fix(tmp_path):
 
 
 def test_colab_warns_when_checkpoints_are_not_on_drive(tmp_path, monkeypatch):
-    monkeypatch.setenv("COLAB_RELEASE_TAG", "test")
+    monkeypatch.setitem(sys.modules, "google.colab", object())
     with pytest.warns(UserWarning, match="/content/drive"):
         training.sft_config(TINY, output_dir=tmp_path)
     with warnings.catch_warnings():

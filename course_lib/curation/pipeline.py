@@ -9,7 +9,6 @@ none, so the pipeline also runs on any public instruction data set.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from course_lib.curation.pii import redact_messages
 from course_lib.curation.records import Problem, Record
 from course_lib.curation.split import contamination
 from course_lib.curation.validate import validate_file
+from course_lib.datafiles import write_jsonl
 
 
 @dataclass(frozen=True)
@@ -150,17 +150,12 @@ def write_curated(result: CurationResult, out: str | Path, name: str | None = No
                   label_of: Callable[[Record], str] | None = None) -> dict[str, Path]:
     """Write the kept rows to `out`, every removed row with its reason to `<out>.removed.jsonl`, and the card."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"data": out, "removed": out.with_suffix(".removed.jsonl"), "card": out.with_suffix(".card.md")}
-    with open(out, "w", encoding="utf-8", newline="\n") as f:
-        for record in result.kept:
-            f.write(json.dumps(record.row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    write_jsonl([record.row for record in result.kept], out)
     entries = [{"line": p.line, "kind": "malformed" if p.code != "too_long" else "too_long", "reason": f"{p.code}: {p.detail}",
                 "text": p.text} for p in result.problems]
     entries += [{"line": r.line, "kind": kind, "reason": reason, "row": r.row}
                 for kind, rows in result.removed.items() for r, reason in rows]
-    with open(paths["removed"], "w", encoding="utf-8", newline="\n") as f:
-        for entry in sorted(entries, key=lambda e: e["line"]):
-            f.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
+    write_jsonl(sorted(entries, key=lambda e: e["line"]), paths["removed"])
     paths["card"].write_text(cards.card_markdown(result.card(name or out.stem, label_of)), encoding="utf-8")
     return paths
