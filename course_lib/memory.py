@@ -1,0 +1,909 @@
+"""Memory planner: how much GPU memory fine-tuning takes, part by part, and which GPUs it fits. Lesson 05.
+
+`estimate_memory(model, method=..., seq_len=..., batch_size=..., ...)` counts, in bytes:
+
+- weights: the model's parameters as training holds them (fp32 master weights plus autocast's 16-bit copies for
+  mixed-precision full fine-tuning; 16-bit for a LoRA base; 4-bit NF4 plus scales for a QLoRA base);
+- gradients: one per trainable parameter;
+- optimizer state: the optimiser's moments per trainable parameter (AdamW: two);
+- activations: what autograd saves for the backward pass (counted tensor by tensor for the Llama/Qwen code of
+  transformers; `measure_saved_activations` measures the same on any machine, `measure_peak_memory` the peak of
+  a real training step on a GPU or the CPU) and the loss's logit-sized buffers;
+- adapters: LoRA's A and B matrices (fp32, as peft keeps them);
+- overhead: the CUDA context and the caching allocator's unused reserve.
+
+Not every part is alive at once: the backward pass frees activations while it fills in gradients. The peak
+(`estimate.total`) is the larger of two moments, the start of the backward pass (all activations, no gradients)
+and the optimiser step (all gradients and the update's scratch memory, no activations), plus the overhead. Model
+shapes come from the small JSON files in `course_lib/model_shapes/` (real models' config.json fields), from a
+`transformers` config (`model.config`), or from a `ModelShape`.
+
+Command line: `python -m course_lib.memory --model SmolLM2-360M --method qlora --seq-len 2048 --batch-size 1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+GIB = 2**30  # memory is reported in GiB (2**30 bytes), the unit PyTorch and nvidia-smi use
+SHAPES_DIR = Path(__file__).resolve().parent / "model_shapes"
+
+# ---------------------------------------------------------------------------------------------------------
+# 1) Model shapes
+
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+TARGETS: dict[str, tuple[str, ...]] = {
+    "attention": PROJECTIONS[:4],  # LoRA on the attention projections only
+    "all-linear": PROJECTIONS,  # LoRA on every linear layer of every block (peft's "all-linear": not lm_head)
+}
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")  # decoder-only, RMSNorm, SwiGLU MLP
+
+
+class ModelShapeError(ValueError):
+    """A model shape is unknown, or its file or config lacks a field or holds a bad value."""
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes of a decoder-only transformer that decide its parameter count and its memory. Lesson 04."""
+
+    name: str  # e.g. "SmolLM2-360M"
+    model_type: str  # transformers' model_type: llama, mistral, qwen2 or qwen3
+    hidden_size: int  # width of the residual stream
+    intermediate_size: int  # width of the MLP (gate and up projections)
+    num_layers: int  # decoder blocks
+    num_heads: int  # query heads
+    num_kv_heads: int  # key/value heads (fewer than num_heads with grouped-query attention)
+    head_dim: int  # width of one head
+    vocab_size: int  # rows of the embedding matrix
+    tie_word_embeddings: bool  # the output layer reuses the embedding matrix
+    biases: tuple[str, ...] = ()  # projections that carry a bias, e.g. ("q_proj", "k_proj", "v_proj") in Qwen2
+    qk_norm: bool = False  # Qwen3 normalises queries and keys per head (two RMSNorms of head_dim per block)
+    max_position_embeddings: int | None = None  # longest context the model was trained for
+
+    def linears(self) -> dict[str, tuple[int, int]]:
+        """(in_features, out_features) of each projection of one block."""
+        h, i = self.hidden_size, self.intermediate_size
+        q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+    @property
+    def linear_weights_per_layer(self) -> int:
+        """Weights of the seven projections of one block: what QLoRA stores in 4 bits."""
+        return sum(n_in * n_out for n_in, n_out in self.linears().values())
+
+    @property
+    def parameters_per_layer(self) -> int:
+        """Parameters of one block: projection weights and biases, two RMSNorms (and Qwen3's q/k norms)."""
+        biases = sum(self.linears()[name][1] for name in self.biases)
+        norms = 2 * self.hidden_size + (2 * self.head_dim if self.qk_norm else 0)
+        return self.linear_weights_per_layer + biases + norms
+
+    @property
+    def embedding_parameters(self) -> int:
+        """The token embedding matrix."""
+        return self.vocab_size * self.hidden_size
+
+    @property
+    def lm_head_parameters(self) -> int:
+        """The output layer's own matrix: none when tied to the embeddings."""
+        return 0 if self.tie_word_embeddings else self.vocab_size * self.hidden_size
+
+    @property
+    def parameters(self) -> int:
+        """All parameters: embeddings, blocks, final norm and the output layer."""
+        blocks = self.num_layers * self.parameters_per_layer
+        return self.embedding_parameters + blocks + self.hidden_size + self.lm_head_parameters  # + the final norm
+
+    @property
+    def quantizable_parameters(self) -> int:
+        """Weights bitsandbytes stores in 4 bits: the projections of every block (not embeddings, norms, lm_head)."""
+        return self.num_layers * self.linear_weights_per_layer
+
+    def scaled(self, num_layers: int) -> "ModelShape":
+        """The same shape with another number of blocks, e.g. 2 for a model small enough to build in a test."""
+        return replace(self, num_layers=num_layers, name=f"{self.name} ({num_layers} layers)")
+
+    def to_config(self):
+        """A `transformers` config of this shape, to build a randomly initialised model from."""
+        from transformers import AutoConfig
+
+        fields: dict[str, Any] = dict(
+            hidden_size=self.hidden_size, intermediate_size=self.intermediate_size, num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads, num_key_value_heads=self.num_kv_heads, head_dim=self.head_dim,
+            vocab_size=self.vocab_size, tie_word_embeddings=self.tie_word_embeddings,
+        )
+        if self.max_position_embeddings:
+            fields["max_position_embeddings"] = self.max_position_embeddings
+        if self.model_type in ("llama", "qwen3"):
+            fields["attention_bias"] = "q_proj" in self.biases
+        if self.model_type == "llama":
+            fields["mlp_bias"] = "gate_proj" in self.biases
+        return AutoConfig.for_model(self.model_type, **fields)
+
+    @classmethod
+    def from_config(cls, config: Any, name: str | None = None, where: str = "the config") -> "ModelShape":
+        """The shape of a `transformers` config (e.g. `model.config`) or of a config.json read as a dict."""
+        get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
+        model_type = get("model_type")
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            raise ModelShapeError(
+                f"{where}: model_type {model_type!r} is not supported; the planner knows {', '.join(SUPPORTED_MODEL_TYPES)} "
+                "(decoder-only models with RMSNorm and a gated MLP). Pick one of those models, or a shipped shape: "
+                f"{', '.join(known_models())}."
+            )
+
+        def number(key: str, default: int | None = None) -> int:
+            value = get(key, default)
+            if value is None:
+                raise ModelShapeError(f"{where}: field {key!r} is missing. Copy it from the model's config.json.")
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ModelShapeError(f"{where}: field {key!r} must be a positive whole number, not {value!r}.")
+            return value
+
+        hidden, heads = number("hidden_size"), number("num_attention_heads")
+        tie = get("tie_word_embeddings")
+        if not isinstance(tie, bool):
+            raise ModelShapeError(
+                f"{where}: field 'tie_word_embeddings' must be true or false, not {tie!r}: it decides whether the "
+                "output layer has its own matrix. Copy it from the model's config.json."
+            )
+        biases: tuple[str, ...] = ()
+        if model_type == "qwen2":
+            biases = ("q_proj", "k_proj", "v_proj")  # Qwen2 always has q, k, v biases (none on o_proj)
+        elif model_type in ("llama", "qwen3") and get("attention_bias", False):
+            biases = ("q_proj", "k_proj", "v_proj", "o_proj")
+        if model_type == "llama" and get("mlp_bias", False):
+            biases += ("gate_proj", "up_proj", "down_proj")
+        return cls(
+            name=name or str(get("name_or_path", "") or get("_name_or_path", "") or model_type),
+            model_type=model_type,
+            hidden_size=hidden,
+            intermediate_size=number("intermediate_size"),
+            num_layers=number("num_hidden_layers"),
+            num_heads=heads,
+            num_kv_heads=number("num_key_value_heads", heads),
+            head_dim=number("head_dim") if get("head_dim") is not None else hidden // heads,
+            vocab_size=number("vocab_size"),
+            tie_word_embeddings=tie,
+            biases=biases,
+            qk_norm=model_type == "qwen3",
+            max_position_embeddings=get("max_position_embeddings"),
+        )
+
+
+def load_shape_file(path: Path | str) -> tuple[ModelShape, tuple[str, ...]]:
+    """A shape file's ModelShape and its aliases; errors name the file and the field to fix."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ModelShapeError(
+            f"{path}, line {err.lineno}: not valid JSON ({err.msg}). Fix the file or restore it from git."
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise ModelShapeError(
+            f"{path}: needs a 'config' object holding the model's config.json fields (see {SHAPES_DIR / 'README.md'})."
+        )
+    name = data.get("name", path.stem)
+    aliases = data.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise ModelShapeError(f"{path}: field 'aliases' must be a list of Hub ids or paths, not {aliases!r}.")
+    return ModelShape.from_config(data["config"], name=name, where=str(path)), tuple(aliases)
+
+
+@lru_cache(maxsize=1)
+def _shipped_shapes() -> dict[str, tuple[ModelShape, tuple[str, ...]]]:
+    return {shape.name: (shape, aliases) for shape, aliases in map(load_shape_file, sorted(SHAPES_DIR.glob("*.json")))}
+
+
+def known_models() -> list[str]:
+    """Names of the shipped model shapes, e.g. ["Llama-3.1-8B", "Qwen2.5-0.5B", ...]."""
+    return sorted(_shipped_shapes())
+
+
+def model_shape(model: Any) -> ModelShape:
+    """The shape of `model`: a shipped name or one of its Hub ids, a ModelShape, or a transformers config or dict."""
+    if isinstance(model, ModelShape):
+        return model
+    if isinstance(model, str):
+        wanted = model.strip().lower()
+        for name, (shape, aliases) in _shipped_shapes().items():
+            if wanted == name.lower() or wanted in (a.lower() for a in aliases):
+                return shape
+        raise ModelShapeError(
+            f"Unknown model {model!r}. Known names: {', '.join(known_models())} (their Hub ids work too). "
+            "For another model pass its config instead: estimate_memory(AutoConfig.from_pretrained(<id>), ...) or "
+            "estimate_memory(model.config, ...)."
+        )
+    if isinstance(model, dict) or hasattr(model, "model_type"):
+        return ModelShape.from_config(model, where=f"config of {type(model).__name__}")
+    raise ModelShapeError(
+        f"Cannot read a model shape from a {type(model).__name__}. Pass a name ({', '.join(known_models())}), "
+        "a ModelShape, or a transformers config such as model.config."
+    )
+
+
+def lora_trainable_parameters(shape: Any, rank: int = 16, targets: str | Sequence[str] = "all-linear") -> int:
+    """Parameters LoRA trains: rank * (in + out) for each targeted projection of every block. Lesson 04."""
+    shape = model_shape(shape)
+    names = resolve_targets(targets)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"rank must be a whole number of at least 1, not {rank!r}.")
+    linears = shape.linears()
+    return shape.num_layers * sum(rank * (linears[name][0] + linears[name][1]) for name in names)
+
+
+def resolve_targets(targets: str | Sequence[str]) -> tuple[str, ...]:
+    """The projection names a LoRA `targets` setting means: "attention", "all-linear", or a list of names."""
+    if isinstance(targets, str):
+        if targets in TARGETS:
+            return TARGETS[targets]
+        targets = [targets]
+    names = tuple(targets)
+    unknown = [name for name in names if name not in PROJECTIONS]
+    if unknown or not names:
+        raise ValueError(
+            f"LoRA targets {list(names)!r}: {unknown or 'none given'} not understood. Use 'attention', 'all-linear', "
+            f"or a list of projection names from {', '.join(PROJECTIONS)}."
+        )
+    return names
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2) GPUs, precisions, optimisers
+
+
+@dataclass(frozen=True)
+class GPU:
+    """A GPU model and the memory PyTorch can see on it."""
+
+    name: str  # e.g. "T4"
+    nominal_gb: int  # what the card is sold as, in GB
+    capacity_gib: float  # total capacity PyTorch reports (its out-of-memory message), in GiB: less than nominal
+
+    @property
+    def capacity(self) -> int:
+        """Capacity in bytes."""
+        return int(self.capacity_gib * GIB)
+
+
+# Capacities as PyTorch reports them in "GPU 0 has a total capacity of ... GiB" (seen in public issue reports:
+# T4 googlecolab/colabtools#3439, L4 ArcInstitute/evo2#190, A100 40 GB TianheWu/CoSeR#10,
+# A100 80 GB levihsu/OOTDiffusion#235, H100 80 GB vllm-project/vllm#27508). The CUDA context comes out of it.
+GPUS: dict[str, GPU] = {
+    gpu.name: gpu
+    for gpu in (
+        GPU("T4", 16, 14.75),  # Colab's free GPU; no bfloat16
+        GPU("L4", 24, 22.03),
+        GPU("A100-40GB", 40, 39.50),
+        GPU("A100-80GB", 80, 79.25),
+        GPU("H100", 80, 79.11),
+    )
+}
+
+CUDA_CONTEXT_BYTES = 512 * 2**20  # CUDA context and loaded kernels: 300-600 MiB with recent drivers; torch does not count it
+ALLOCATOR_SLACK = 0.10  # memory PyTorch's caching allocator reserves but cannot reuse (fragmentation), per byte allocated
+
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+METHODS = ("full", "lora", "qlora")
+ATTENTIONS = ("sdpa", "eager")
+
+NF4_BLOCK = 64  # values sharing one absmax scale in bitsandbytes' 4-bit quantisation (its default blocksize)
+NF4_NESTED_BLOCK = 256  # absmax values sharing one fp32 scale with double quantisation (absmax stored in 8 bits)
+OPTIMIZER_8BIT_BLOCK = 256  # values sharing one fp32 scale in bitsandbytes' 8-bit optimiser states
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """What an optimiser keeps per trainable parameter."""
+
+    name: str
+    moments: int  # state tensors per parameter (AdamW: first and second moment)
+    eight_bit: bool  # moments stored in 8 bits, one fp32 scale per 256 values (bitsandbytes)
+    scratch: int  # temporary copies of a moment made during the update
+    summary: str
+
+    def state_bytes(self, param_bytes: int) -> float:
+        """Bytes of state per trainable parameter stored in `param_bytes` bytes."""
+        if self.eight_bit:
+            return self.moments * (1 + 4 / OPTIMIZER_8BIT_BLOCK)
+        return self.moments * param_bytes
+
+    def scratch_bytes(self, param_bytes: int) -> float:
+        """Bytes of temporary memory per trainable parameter during the update."""
+        return self.scratch * param_bytes
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    spec.name: spec
+    for spec in (
+        OptimizerSpec("adamw", 2, False, 1, "torch AdamW: two moments in the parameters' precision; its multi-tensor "
+                      "update makes one temporary copy of the second moment"),
+        OptimizerSpec("adamw_8bit", 2, True, 0, "bitsandbytes 8-bit AdamW: two moments in 8 bits (tensors under 4096 "
+                      "values keep 32-bit moments, a negligible amount)"),
+        OptimizerSpec("paged_adamw_8bit", 2, True, 0, "bitsandbytes paged 8-bit AdamW: as adamw_8bit, in memory that "
+                      "can move to CPU RAM under pressure; counted on the GPU here"),
+        OptimizerSpec("paged_adamw", 2, False, 0, "bitsandbytes paged 32-bit AdamW: two moments, in pageable memory"),
+        OptimizerSpec("sgd", 0, False, 0, "plain SGD: no state"),
+        OptimizerSpec("sgd_momentum", 1, False, 0, "SGD with momentum: one buffer"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class LessonSetup:
+    """How a training lesson fine-tunes: its method and how many sequences one example becomes."""
+
+    method: str
+    sequences_per_example: int  # DPO runs the chosen and the rejected answer: 2
+    summary: str
+
+
+LESSON_METHODS: dict[str, LessonSetup] = {
+    "03": LessonSetup("full", 1, "full supervised fine-tuning"),
+    "04": LessonSetup("lora", 1, "LoRA"),
+    "05": LessonSetup("qlora", 1, "QLoRA"),
+    # DPO scores a chosen and a rejected answer per example; its reference model is the same model with the adapter
+    # switched off, run without gradients, so it needs no second copy of the weights.
+    "06": LessonSetup("lora", 2, "DPO with LoRA"),
+}
+
+
+def _check_choice(what: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{what}={value!r} is not one of {', '.join(map(repr, choices))}.")
+
+
+def quantized_bytes(numel: int, double_quant: bool = True) -> int:
+    """Bytes of one weight tensor in bitsandbytes NF4: 4 bits a value plus its block scales. Lesson 05."""
+    blocks = math.ceil(numel / NF4_BLOCK)
+    if double_quant:  # absmax in 8 bits, an fp32 scale per 256 of them, and one fp32 offset
+        scales = blocks + 4 * math.ceil(blocks / NF4_NESTED_BLOCK) + 4
+    else:  # one fp32 absmax per block: 0.5 bit per value
+        scales = 4 * blocks
+    return (numel + 1) // 2 + scales
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3) The estimate
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Memory of one training step, part by part, in bytes; `print(estimate)` shows the parts and the GPUs it fits.
+
+    The parts are sizes. Not all of them are alive at once: the backward pass frees activations as it fills in
+    gradients, so the peak (`total`) is the larger of two moments: the start of the backward pass (weights,
+    optimiser state, adapters, activations) and the optimiser step (weights, optimiser state, adapters, gradients
+    and the update's scratch memory), plus the overhead.
+    """
+
+    # settings
+    model: str
+    method: str
+    seq_len: int
+    batch_size: int
+    sequences_per_example: int
+    optimizer: str
+    gradient_checkpointing: bool
+    dtype: str
+    mixed_precision: bool
+    rank: int | None
+    targets: tuple[str, ...]
+    parameters: int  # of the model
+    trainable_parameters: int
+    # the parts, in bytes
+    weights: int  # as stored, plus autocast's 16-bit copies (weight_copies) that live through forward and backward
+    gradients: int  # one per trainable parameter
+    optimizer_state: int  # the optimiser's moments
+    activations: int  # saved for the backward pass, and the loss's logit-sized buffers
+    adapters: int  # LoRA's A and B matrices, and their autocast copies
+    overhead: int  # CUDA context and the allocator's unusable reserve
+    weight_copies: int = 0  # autocast's 16-bit copies, inside `weights` (full) or `adapters` (LoRA); freed before the step
+    optimizer_scratch: int = 0  # temporary memory of the optimiser's update
+    # how the activations were counted, per token (bytes)
+    saved_per_token_per_layer: int = 0  # what autograd saves inside one block without checkpointing
+    saved_per_token_outside_layers: int = 0  # final norm, fp32 log-probabilities of the loss, token ids
+    notes: tuple[str, ...] = field(default=())
+
+    PARTS = ("weights", "gradients", "optimizer_state", "activations", "adapters", "overhead")
+
+    @property
+    def tokens(self) -> int:
+        """Tokens in one step's batch."""
+        return self.batch_size * self.sequences_per_example * self.seq_len
+
+    def parts(self) -> dict[str, int]:
+        """The six parts, in bytes."""
+        return {part: getattr(self, part) for part in self.PARTS}
+
+    @property
+    def backward_peak(self) -> int:
+        """Bytes allocated at the start of the backward pass: activations all saved, no gradient yet."""
+        return self.weights + self.optimizer_state + self.adapters + self.activations
+
+    @property
+    def step_peak(self) -> int:
+        """Bytes allocated during the optimiser step: every gradient and the update's scratch, no activations."""
+        held = self.weights - self.weight_copies + self.optimizer_state + self.adapters
+        return held + self.gradients + self.optimizer_scratch
+
+    @property
+    def peak_phase(self) -> str:
+        """When the peak happens: "backward pass" or "optimizer step"."""
+        return "backward pass" if self.backward_peak >= self.step_peak else "optimizer step"
+
+    @property
+    def allocated(self) -> int:
+        """The peak without the overhead: what torch.cuda.max_memory_allocated would report."""
+        return max(self.backward_peak, self.step_peak)
+
+    @property
+    def total(self) -> int:
+        """The estimated peak, overhead included, in bytes: compare it with a GPU's capacity."""
+        return self.allocated + self.overhead
+
+    def state_bytes_per_parameter(self) -> float:
+        """Weights, gradients, optimiser state and adapters per model parameter (no activations or overhead)."""
+        return (self.weights + self.gradients + self.optimizer_state + self.adapters) / self.parameters
+
+    def margin(self, gpu: str = "T4") -> float:
+        """Share of the GPU's capacity left over (negative when it does not fit)."""
+        capacity = _gpu(gpu).capacity
+        return (capacity - self.total) / capacity
+
+    def fits(self, gpu: str = "T4", margin: float = 0.0) -> bool:
+        """True when the estimate fits `gpu` with at least `margin` of its capacity to spare."""
+        return self.margin(gpu) >= margin
+
+    def describe(self) -> str:
+        """One line: model, method, batch and precision settings."""
+        precision = self.dtype + (" with autocast" if self.mixed_precision and self.dtype != "float32" else "")
+        lora = f", LoRA rank {self.rank} on {_targets_name(self.targets)}" if self.method != "full" else ""
+        sequences = f" ({self.sequences_per_example} sequences per example)" if self.sequences_per_example > 1 else ""
+        checkpointing = "on" if self.gradient_checkpointing else "off"
+        return (f"{self.model}, {self.method}: batch {self.batch_size} x {self.seq_len} tokens{sequences}, {precision}, "
+                f"{self.optimizer}, gradient checkpointing {checkpointing}{lora}")
+
+    def adjustments(self) -> dict[str, int]:
+        """What turns the sum of the parts into the peak: parts not alive at the peak (negative), scratch (positive)."""
+        if self.peak_phase == "backward pass":
+            return {"not yet allocated: gradients": -self.gradients}
+        adjustments = {"freed before the step: activations, copies": -(self.activations + self.weight_copies)}
+        if self.optimizer_scratch:
+            adjustments["optimizer update scratch"] = self.optimizer_scratch
+        return adjustments
+
+    def table(self) -> str:
+        """The breakdown as plain text: the parts in GiB, what is not alive at the peak, and the peak."""
+        share = self.trainable_parameters / self.parameters
+        lines = [
+            self.describe(),
+            f"parameters: {_count(self.parameters)}, trainable: {_count(self.trainable_parameters)} ({share:.2%})",
+            f"{'part':<44}{'GiB':>8}",
+        ]
+        for part, value in self.parts().items():
+            lines.append(f"{part.replace('_', ' '):<44}{value / GIB:>8.2f}")
+        for label, value in self.adjustments().items():
+            if value:
+                lines.append(f"{label:<44}{value / GIB:>+8.2f}")
+        lines.append(f"{f'total: the peak, in the {self.peak_phase}':<44}{self.total / GIB:>8.2f}")
+        lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def fit_table(self, gpus: Sequence[str] | None = None) -> str:
+        """Which GPUs the estimate fits, with the memory left over, as plain text."""
+        lines = [f"{'GPU':<18}{'capacity':>10}{'estimate':>10}{'left':>10}{'margin':>8}  fits"]
+        for name in gpus or GPUS:
+            gpu = _gpu(name)
+            left = gpu.capacity - self.total
+            lines.append(
+                f"{f'{gpu.name} ({gpu.nominal_gb} GB)':<18}{gpu.capacity_gib:>6.2f} GiB{self.total / GIB:>6.2f} GiB"
+                f"{left / GIB:>6.2f} GiB{self.margin(name):>8.0%}  {'yes' if left >= 0 else 'no'}"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return f"{self.table()}\n\n{self.fit_table()}"
+
+
+def _gpu(name: str) -> GPU:
+    if name not in GPUS:
+        raise ValueError(f"Unknown GPU {name!r}. Known GPUs: {', '.join(GPUS)}.")
+    return GPUS[name]
+
+
+def _targets_name(targets: tuple[str, ...]) -> str:
+    for name, names in TARGETS.items():
+        if targets == names:
+            return name
+    return ", ".join(targets)
+
+
+def _count(n: int) -> str:
+    """A parameter count in words: 361.8M, 7.62B."""
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    return f"{n:,}"
+
+
+def _saved_per_token(
+    shape: ModelShape, method: str, *, residual: int, compute: int, linear_out: int, autocast: bool,
+    seq_len: int, targets: tuple[str, ...], rank: int, attention: str, padding: bool,
+) -> tuple[int, int]:
+    """Bytes autograd saves per token inside one block, and outside the blocks (final norm and log-probs).
+
+    The count follows the modelling code of transformers' Llama/Qwen blocks, tensor by tensor (checked against
+    autograd's saved tensors in tests/test_memory.py). It refines the per-layer formula of Korthikanti et al.
+    2022, "Reducing Activation Recomputation in Large Transformer Models" (34*h + 5*a*s bytes per token at
+    16 bits, for GPT blocks), to RMSNorm computed in fp32, a SwiGLU MLP, grouped-query attention and frozen bases.
+    `residual`, `compute` and `linear_out` are the element sizes of the residual stream, of autocast's 16-bit
+    operations and of the projections' outputs.
+    """
+    h, i, heads = shape.hidden_size, shape.intermediate_size, shape.num_heads
+    q, kv = heads * shape.head_dim, shape.num_kv_heads * shape.head_dim
+    full = method == "full"
+    attn = compute  # attention runs in autocast's 16 bits, else in the residual stream's precision
+    # 1) two RMSNorms: each keeps an fp32 copy of its input and one scale per token; a trainable norm weight also
+    #    needs the normalised input
+    layer = 2 * (4 * h + 4) + (2 * residual * h if full else 0)
+    # 2) attention: q, k, v and the output; with a padding mask (or eager attention) transformers repeats k and v
+    #    to every query head first (a copy, except with a single key/value head, where it is a view)
+    kv_saved = q if (padding or attention == "eager") and shape.num_kv_heads > 1 else kv
+    layer += attn * (2 * q + 2 * kv_saved)
+    if attention == "sdpa":  # flash / memory-efficient kernels: no seq_len**2 matrix
+        layer += 4 * heads + (attn * seq_len if padding else 0)  # fp32 log-sum-exp per head; the mask row
+    else:  # eager: the attention matrix, as fp32 softmax output and as its copy in the compute dtype
+        layer += (4 + attn) * heads * seq_len
+    # 3) MLP: gate output (the SiLU input), SiLU output and up output
+    layer += 3 * linear_out * i
+    # 4) full fine-tuning: the inputs of the projections, for their weight gradients
+    if full:
+        if autocast and residual != compute:  # fp32 norm outputs: each projection keeps its own 16-bit cast
+            layer += compute * 5 * h  # q, k, v, gate, up (o_proj's input is the attention output, kept above)
+        else:  # one norm output shared by q, k, v and one by gate, up
+            layer += residual * 2 * h
+        layer += linear_out * i  # down_proj's input
+    # 5) LoRA: each adapter keeps its input (in the adapter's precision) and the rank-r output of A
+    linears = shape.linears()
+    if targets:
+        if autocast:  # peft casts to fp32 and autocast back to 16 bits: one copy per adapter
+            layer += sum(compute * (linears[name][0] + rank) for name in targets)
+        elif residual != 4:  # 16-bit base, fp32 adapters: one fp32 copy of the input per adapter
+            layer += sum(4 * (linears[name][0] + rank) for name in targets)
+        else:  # fp32 throughout: adapters read the tensors themselves, shared between q/k/v and between gate/up
+            layer += 4 * rank * len(targets)
+            attention_input = any(n in targets for n in ("q_proj", "k_proj", "v_proj"))
+            mlp_input = any(n in targets for n in ("gate_proj", "up_proj"))
+            layer += 4 * h * (attention_input + mlp_input)
+            layer += 4 * i * ("down_proj" in targets)  # o_proj reads the attention output, kept above
+    # outside the blocks: the final norm (and the output layer's input when it is trained), the fp32
+    # log-probabilities the cross-entropy keeps, and the int64 token ids and labels
+    outside = 4 * h + 4 + 4 * shape.vocab_size + 16
+    if full:
+        outside += residual * h + (compute if autocast and residual != compute else residual) * h
+    return layer, outside
+
+
+def estimate_memory(
+    model: Any,  # a shipped name or Hub id, a ModelShape, or a transformers config such as model.config
+    method: str = "lora",  # "full", "lora" or "qlora"
+    *,
+    seq_len: int = 512,  # tokens per sequence (the training max_length)
+    batch_size: int = 8,  # sequences per optimiser step on this GPU
+    optimizer: str = "adamw",  # a key of OPTIMIZERS
+    gradient_checkpointing: bool = True,  # keep only each block's input and recompute the rest in the backward pass
+    dtype: str = "bfloat16",  # precision of the computation: "float32", "bfloat16" or "float16"
+    mixed_precision: bool = True,  # train under autocast (Trainer's bf16=/fp16=True); full FT then keeps fp32 master weights
+    rank: int = 16,  # LoRA rank (lora, qlora)
+    targets: str | Sequence[str] = "all-linear",  # LoRA targets: "attention", "all-linear", or projection names
+    double_quant: bool = True,  # QLoRA: quantise the 4-bit scales too (bnb_4bit_use_double_quant)
+    upcast_unquantized: bool = False,  # QLoRA: peft's prepare_model_for_kbit_training casts non-4-bit weights to fp32
+    attention: str = "sdpa",  # "sdpa" (flash / memory-efficient kernels) or "eager" (keeps the seq_len**2 matrix)
+    padding: bool = True,  # batches are padded (as TRL's collators do), so attention gets a mask
+    sequences_per_example: int = 1,  # 2 for DPO: a chosen and a rejected answer per example
+) -> MemoryEstimate:
+    """Estimate the GPU memory of one fine-tuning step, part by part. Lesson 05.
+
+    Precision, as the Hugging Face Trainer runs it:
+    - full, mixed_precision: fp32 weights (4 bytes) + autocast's 16-bit copies of the matmul weights (2), fp32
+      gradients (4), AdamW's fp32 moments (8): about 18 bytes per parameter, the accounting of the transformers
+      guide "Model training anatomy" (ZeRO's 16 = 2 + 2 + 12 keeps no fp32 gradients).
+    - full without mixed_precision (or dtype float32): weights, gradients and moments all in `dtype`.
+    - lora / qlora: the base frozen in `dtype` (qlora: its projections in NF4, 0.5 byte + scales a value;
+      embeddings, norms and lm_head stay in `dtype`, or fp32 with `upcast_unquantized`, when autocast also
+      keeps a 16-bit copy of the output layer); the adapters, their gradients and their optimiser state in fp32,
+      as peft keeps them.
+
+    Checked against autograd's saved tensors and against measured CPU training steps in tests/test_memory.py,
+    and against measured GPU peaks by benchmarks/memory_peak.py.
+    """
+    shape = model_shape(model)
+    _check_choice("method", method, METHODS)
+    _check_choice("optimizer", optimizer, list(OPTIMIZERS))
+    _check_choice("dtype", dtype, list(DTYPE_BYTES))
+    _check_choice("attention", attention, ATTENTIONS)
+    for name, value in (("seq_len", seq_len), ("batch_size", batch_size), ("sequences_per_example", sequences_per_example)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}.")
+    opt = OPTIMIZERS[optimizer]
+    size = DTYPE_BYTES[dtype]
+    autocast = mixed_precision and size == 2
+    n = shape.parameters
+    biases = shape.num_layers * sum(shape.linears()[name][1] for name in shape.biases)
+    matmul_weights = shape.quantizable_parameters + biases + shape.vocab_size * shape.hidden_size  # autocast copies these
+    names = resolve_targets(targets) if method != "full" else ()
+    notes = [f"optimizer: {opt.summary}"]
+    copies = 0  # autocast's 16-bit copies of fp32 weights
+
+    # 1) weights, gradients, optimiser state, adapters
+    if method == "full":
+        trainable, adapters = n, 0
+        if autocast:
+            residual, param_bytes = 4, 4
+            copies = size * matmul_weights
+            weights = 4 * n + copies
+            notes.append("weights: fp32 master weights + autocast's 16-bit copies of every matmul weight")
+        else:
+            residual = param_bytes = size
+            weights = size * n
+        gradients = param_bytes * n
+        linear_out = size if autocast else residual
+    else:
+        trainable = lora_trainable_parameters(shape, rank, names)
+        base_other = n - shape.quantizable_parameters
+        if method == "lora":
+            residual = size
+            weights = size * n
+            linear_out = size
+        else:
+            residual = 4 if upcast_unquantized else size
+            per_layer = sum(quantized_bytes(a * b, double_quant) for a, b in shape.linears().values())
+            weights = shape.num_layers * per_layer + residual * base_other
+            linear_out = residual  # bitsandbytes casts its output back to the input's precision
+            if autocast and upcast_unquantized:  # the fp32 output layer gets a 16-bit autocast copy, kept for backward
+                copies = size * shape.vocab_size * shape.hidden_size
+                weights += copies
+            notes.append(f"weights: projections in NF4 ({'with' if double_quant else 'without'} double quantisation), "
+                         f"embeddings, norms and lm_head in {'float32' if upcast_unquantized else dtype}")
+        param_bytes = 4  # peft keeps adapters in fp32
+        adapter_copies = size * trainable if autocast else 0
+        adapters = 4 * trainable + adapter_copies
+        copies += adapter_copies
+        gradients = 4 * trainable
+        notes.append("adapters: LoRA A and B in fp32" + (" + autocast's 16-bit copies" if autocast else ""))
+    optimizer_state = round(opt.state_bytes(param_bytes) * trainable)
+    compute = size if autocast else residual
+
+    # 2) activations
+    layer, outside = _saved_per_token(
+        shape, method, residual=residual, compute=compute, linear_out=linear_out, autocast=autocast, seq_len=seq_len,
+        targets=names, rank=rank, attention=attention, padding=padding,
+    )
+    tokens = batch_size * sequences_per_example * seq_len
+    loss_buffers = 8 * shape.vocab_size  # two fp32 logit-sized gradients at the start of the backward pass
+    if gradient_checkpointing:
+        # each block keeps its input; the backward pass recomputes one block at a time (after the loss buffers are freed)
+        activations = tokens * (shape.num_layers * residual * shape.hidden_size + outside + max(loss_buffers, layer))
+    else:
+        activations = tokens * (shape.num_layers * layer + outside + loss_buffers)
+    activations += 2 * seq_len * shape.head_dim * residual  # the rotary cos and sin tables, shared by the batch
+    notes.append(f"activations: {tokens:,} tokens; the loss's fp32 log-probabilities and gradients of the logits "
+                 f"take {tokens * 12 * shape.vocab_size / GIB:.2f} GiB of them (12 bytes x {shape.vocab_size:,} "
+                 "vocabulary entries per token)")
+    if method == "qlora":  # one projection at a time is dequantised to 16 bits for its matmul
+        activations += size * max(a * b for a, b in shape.linears().values())
+    scratch = round(opt.scratch_bytes(param_bytes) * trainable)
+
+    # 3) the peak is the larger of the backward pass's start and the optimiser step; then the overhead
+    backward_peak = weights + optimizer_state + adapters + activations
+    step_peak = weights - copies + optimizer_state + adapters + gradients + scratch
+    overhead = CUDA_CONTEXT_BYTES + round(ALLOCATOR_SLACK * max(backward_peak, step_peak))
+    return MemoryEstimate(
+        model=shape.name, method=method, seq_len=seq_len, batch_size=batch_size,
+        sequences_per_example=sequences_per_example, optimizer=optimizer,
+        gradient_checkpointing=gradient_checkpointing, dtype=dtype, mixed_precision=mixed_precision,
+        rank=rank if method != "full" else None, targets=names, parameters=n, trainable_parameters=trainable,
+        weights=round(weights), gradients=round(gradients), optimizer_state=optimizer_state,
+        activations=round(activations), adapters=round(adapters), overhead=overhead, weight_copies=round(copies),
+        optimizer_scratch=scratch,
+        saved_per_token_per_layer=layer, saved_per_token_outside_layers=outside, notes=tuple(notes),
+    )
+
+
+def estimate_for_lesson(profile: Any, lesson: str, **overrides: Any) -> MemoryEstimate:
+    """The estimate for a training lesson run with a profile's model, batch size, length and precision. Lesson 05."""
+    if lesson not in LESSON_METHODS:
+        raise KeyError(f"Lesson {lesson!r} does not train; training lessons: {', '.join(LESSON_METHODS)}.")
+    setup = LESSON_METHODS[lesson]
+    settings: dict[str, Any] = dict(
+        method=setup.method, seq_len=profile.max_length, batch_size=profile.batch_size, dtype=profile.dtype,
+        gradient_checkpointing=profile.needs_cuda,  # training.sft_config turns it on on GPUs
+        sequences_per_example=setup.sequences_per_example,
+    )
+    settings.update(overrides)
+    return estimate_memory(profile.model, **settings)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4) Measuring, plotting
+
+
+def measure_saved_activations(model: Any, autocast_dtype: str | None = None, **inputs: Any) -> dict[str, int]:
+    """Bytes autograd saves for the backward pass during one forward of `model(**inputs)`. Lesson 05.
+
+    Works on any device, the CPU included. Returns "activations" and "weight_copies": saved 2-D tensors shaped
+    like a parameter (autocast's 16-bit weight copies). Parameters themselves are not counted, and tensors that
+    share memory are counted once. Pick a token count that differs from every parameter dimension.
+    """
+    import torch
+
+    param_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    param_shapes = {tuple(p.shape) for p in model.parameters()} | {tuple(p.shape)[::-1] for p in model.parameters()}
+    seen: dict[int, tuple[int, bool]] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in param_storages:
+            is_copy = tensor.dim() == 2 and tuple(tensor.shape) in param_shapes
+            seen[storage.data_ptr()] = (storage.nbytes(), is_copy)
+        return tensor
+
+    device = next(model.parameters()).device.type
+    dtype = getattr(torch, autocast_dtype) if autocast_dtype else torch.bfloat16
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        with torch.autocast(device, dtype=dtype, enabled=autocast_dtype is not None):
+            output = model(**inputs)
+    del output
+    return {
+        "activations": sum(nbytes for nbytes, is_copy in seen.values() if not is_copy),
+        "weight_copies": sum(nbytes for nbytes, is_copy in seen.values() if is_copy),
+    }
+
+
+def measure_peak_memory(step: Callable[[], Any], device: str = "cpu") -> int:
+    """Peak bytes allocated above the start while `step()` runs, on a CUDA GPU or on the CPU. Lesson 05.
+
+    On a GPU it reads PyTorch's allocator (torch.cuda.max_memory_allocated, which leaves out the CUDA context);
+    on the CPU it replays the allocation and free events the PyTorch profiler records. Memory held before the
+    call (weights, optimiser state) is not included: add it to compare with an estimate.
+    """
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - start
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type().name == "CPU"]
+    current = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        current += event.nbytes()
+        peak = max(peak, current)
+    return peak
+
+
+PART_COLORS = {"weights": "#4c72b0", "gradients": "#dd8452", "optimizer_state": "#55a868", "activations": "#c44e52",
+               "adapters": "#8172b3", "overhead": "#937860", "optimizer_scratch": "#ccb974"}
+
+
+def _bar_segments(estimate: MemoryEstimate) -> list[tuple[str, float, bool]]:
+    """(part, GiB, alive at the peak) from the bottom of the bar up: the peak's parts first, then the rest."""
+    parts = estimate.parts()
+    if estimate.peak_phase == "backward pass":
+        alive = ["overhead", "weights", "adapters", "optimizer_state", "activations"]
+        segments = [(part, parts[part], True) for part in alive] + [("gradients", parts["gradients"], False)]
+    else:
+        copies = estimate.weight_copies
+        segments = [("overhead", parts["overhead"], True), ("weights", parts["weights"] + parts["adapters"] - copies, True),
+                    ("optimizer_state", parts["optimizer_state"], True), ("gradients", parts["gradients"], True),
+                    ("optimizer_scratch", estimate.optimizer_scratch, True), ("weights", copies, False),
+                    ("activations", parts["activations"], False)]
+    return [(part, value / GIB, is_alive) for part, value, is_alive in segments]
+
+
+def plot_breakdown(estimates: Sequence[MemoryEstimate], gpus: Sequence[str] = ("T4", "L4", "A100-40GB"), ax: Any = None):
+    """Stacked bars of estimates' parts (GiB), hatched where not alive at the peak, and GPU capacities. Lesson 05."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if not estimates:
+        raise ValueError("plot_breakdown needs at least one estimate, e.g. [estimate_memory('SmolLM2-360M')].")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.8 * len(estimates) + 3.5, 4.5))
+    else:
+        fig = ax.figure
+    labels = [f"{e.model}\n{e.method}" for e in estimates]
+    for x, estimate in enumerate(estimates):
+        bottom = 0.0
+        for part, value, is_alive in _bar_segments(estimate):
+            ax.bar(x, value, bottom=bottom, width=0.6, color=PART_COLORS[part] if is_alive else "white",
+                   edgecolor=PART_COLORS[part], hatch=None if is_alive else "//", linewidth=0 if is_alive else 0.8)
+            bottom += value
+        ax.plot([x - 0.36, x + 0.36], [estimate.total / GIB] * 2, color="black", linewidth=1.5)  # the peak
+        ax.annotate(f"peak {estimate.total / GIB:.1f}", (x, bottom), xytext=(0, 2), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8)
+    for k, name in enumerate(gpus):
+        gpu = _gpu(name)
+        ax.axhline(gpu.capacity_gib, color="black", linestyle=(0, (4, 2 + 2 * k)), linewidth=1)
+        ax.annotate(f"{gpu.name} {gpu.capacity_gib:.1f} GiB", (1.0, gpu.capacity_gib), xycoords=("axes fraction", "data"),
+                    ha="right", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(estimates)), labels)
+    ax.set_ylabel("GiB")
+    tops = [sum(value for _, value, _ in _bar_segments(e)) for e in estimates]
+    ax.set_ylim(0, max(*tops, *(GPUS[g].capacity_gib for g in gpus)) * 1.12)
+    ax.set_title("Estimated GPU memory of one training step")
+    shown = [part for part in PART_COLORS if any(part == p and v > 0 for e in estimates for p, v, _ in _bar_segments(e))]
+    handles = [Patch(color=PART_COLORS[part], label=part.replace("_", " ")) for part in shown]
+    handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label="not alive at the peak"))
+    handles.append(Line2D([], [], color="black", linewidth=1.5, label="peak"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 5) Command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m course_lib.memory --model NAME --method qlora ...`: print the breakdown and the fit table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.memory",
+        description="Estimate the GPU memory of a fine-tuning step and the GPUs it fits.",
+    )
+    parser.add_argument("--model", help=f"a shipped model ({', '.join(known_models())}) or one of their Hub ids")
+    parser.add_argument("--method", choices=METHODS, default="lora")
+    parser.add_argument("--seq-len", type=int, default=512, help="tokens per sequence (default 512)")
+    parser.add_argument("--batch-size", type=int, default=8, help="sequences per step (default 8)")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adamw")
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True,
+                        help="recompute activations in the backward pass (default on)")
+    parser.add_argument("--dtype", choices=list(DTYPE_BYTES), default="bfloat16")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True,
+                        help="train under autocast; full fine-tuning keeps fp32 master weights (default on)")
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
+    parser.add_argument("--targets", choices=list(TARGETS), default="all-linear", help="LoRA targets (default all-linear)")
+    parser.add_argument("--list", action="store_true", help="list the shipped models and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name in known_models():
+            print(f"{name:<14} {_count(model_shape(name).parameters):>8}  {', '.join(_shipped_shapes()[name][1])}")
+        return 0
+    if not args.model:
+        print(f"error: --model is required. Known models: {', '.join(known_models())}.", file=sys.stderr)
+        return 2
+    try:
+        estimate = estimate_memory(
+            args.model, method=args.method, seq_len=args.seq_len, batch_size=args.batch_size, optimizer=args.optimizer,
+            gradient_checkpointing=args.gradient_checkpointing, dtype=args.dtype, mixed_precision=args.mixed_precision,
+            rank=args.rank, targets=args.targets,
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(estimate)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
