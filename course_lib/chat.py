@@ -12,6 +12,7 @@ train on the assistant's tokens only.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 BOS = "<|bos|>"  # starts every sequence
@@ -21,9 +22,12 @@ START = "<|im_start|>"  # opens a turn, followed by the role
 END_OF_TEXT = "<|endoftext|>"  # ends a plain-text (non-chat) document in the pretraining corpus
 SPECIAL_TOKENS = (PAD, BOS, END_OF_TEXT, START, EOS)  # in id order: pad is 0
 ROLES = ("system", "user", "assistant")
+GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")  # `{% generation %}` in a chat template, any spacing
 
-CHAT_TEMPLATE = (
-    "{{ bos_token }}"
+# ChatML with `{% generation %}` markers around each answer and its end-of-turn token. The tiny model's template
+# starts with its BOS token; Hub models that speak ChatML (SmolLM2, Qwen2.5) get CHATML_TEMPLATE for training
+# (course_lib.models.prepare_tokenizer), since their own templates carry no generation markers.
+CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' }}"
     "{% if message['role'] == 'assistant' %}"
@@ -35,6 +39,7 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+CHAT_TEMPLATE = "{{ bos_token }}" + CHATML_TEMPLATE
 
 
 def render_chat(messages: Sequence[dict], add_generation_prompt: bool = False) -> str:

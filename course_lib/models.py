@@ -67,6 +67,41 @@ def load_local_model(folder: Path | str, dtype: str = "float32"):
     return model, tokenizer
 
 
+PAD_CANDIDATES = ("<|endoftext|>", "<|pad|>", "<pad>", "<|finetune_right_pad_id|>")  # existing tokens used to pad
+
+
+def prepare_tokenizer(tokenizer) -> list[str]:
+    """Make a Hub tokenizer ready for the course's training and generation; returns each change, in words. Lesson 03.
+
+    1) padding on the left, for batched generation;
+    2) a pad token distinct from EOS (padding is masked from the loss: if it were EOS, the model would never be
+       trained to stop): an existing special token from PAD_CANDIDATES, else the unknown token;
+    3) a chat template with `{% generation %}` markers, for assistant-only loss: models that speak ChatML get the
+       course's CHATML_TEMPLATE. Anything else is left for `training.preflight` to report with its fix.
+    """
+    from course_lib.chat import CHATML_TEMPLATE, EOS, GENERATION_MARKER, START
+
+    changes = []
+    if tokenizer.padding_side != "left":
+        tokenizer.padding_side = "left"
+        changes.append("pads on the left, for batched generation")
+    if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        vocab = tokenizer.get_vocab()
+        spare = [t for t in PAD_CANDIDATES if t in vocab and vocab[t] != tokenizer.eos_token_id]
+        if tokenizer.unk_token is not None and tokenizer.unk_token_id != tokenizer.eos_token_id:
+            spare.append(tokenizer.unk_token)
+        if spare:
+            before = tokenizer.pad_token
+            tokenizer.pad_token = spare[0]
+            changes.append(f"pad token {before!r} -> {spare[0]!r}, so that padding is never the end-of-turn token")
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+    speaks_chatml = template is not None and START in template and EOS in template  # its template writes ChatML turns
+    if speaks_chatml and not GENERATION_MARKER.search(template):
+        tokenizer.chat_template = CHATML_TEMPLATE
+        changes.append("chat template -> the course's ChatML template with {% generation %} markers")
+    return changes
+
+
 def load_model_and_tokenizer(profile: Profile, device: str | None = None):
     """Model and tokenizer for `profile`: the local tiny model, or a Hub model in the profile's dtype."""
     import torch
@@ -79,8 +114,7 @@ def load_model_and_tokenizer(profile: Profile, device: str | None = None):
         model = AutoModelForCausalLM.from_pretrained(
             profile.model, dtype=getattr(torch, profile.dtype), use_safetensors=True, trust_remote_code=False
         )
-        tokenizer.padding_side = "left"  # generation pads on the left
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
+        for change in prepare_tokenizer(tokenizer):
+            print(f"tokenizer: {change}")
     device = device or ("cuda" if profile.needs_cuda else "cpu")
     return model.to(device), tokenizer

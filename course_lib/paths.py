@@ -49,3 +49,11 @@ def data_dir() -> Path:
 def data_path(*parts: str) -> Path:
     """A path inside `data/`, e.g. `data_path("tickets", "gold_test.jsonl")`."""
     return data_dir().joinpath(*parts)
+
+
+def build_path(*parts: str) -> Path:
+    """A path inside the course's `build/` folder (ignored by git), where runs write checkpoints and outputs.
+
+    Absolute, so a notebook writes to the same place whatever folder its kernel starts in.
+    """
+    return course_root().joinpath("build", *parts)

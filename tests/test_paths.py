@@ -33,3 +33,11 @@ def test_environment_variable_to_a_wrong_folder_is_a_clear_error(monkeypatch, tm
     monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="needs both course_lib/ and data/"):
         paths.course_root()
+
+
+def test_build_path_is_absolute_and_under_the_course_root(monkeypatch, tmp_path):
+    from course_lib import build_path, course_root
+
+    monkeypatch.chdir(tmp_path)  # a notebook kernel may start in notebooks/ or anywhere else
+    path = build_path("03_full_sft")
+    assert path.is_absolute() and path == course_root() / "build" / "03_full_sft"

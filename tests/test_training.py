@@ -104,6 +104,32 @@ def test_label_mask_check_fails_when_the_prompt_is_trained_on(tmp_path, rows, to
         training.check_label_mask(trainer, rows[:4])
 
 
+def test_plain_loss_equals_trls_fused_loss(tmp_path, rows, tokenizer):
+    # the course's trainer computes the loss from the full logits; TRL's own compute_loss uses its fused LM head
+    import torch
+    from trl import SFTTrainer
+
+    trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path), rows[:8])
+    assert isinstance(trainer, SFTTrainer)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(8)])
+    model = trainer.model.train()
+    with torch.no_grad():
+        ours = trainer.compute_loss(model, dict(batch))
+        trls = SFTTrainer.compute_loss(trainer, model, dict(batch))
+    assert float(ours) == pytest.approx(float(trls), abs=1e-5)
+    assert 1.0 < float(ours) < 10.0  # a real cross-entropy of the untrained model on the answers
+
+
+def test_without_system_prompt_keeps_everything_else(rows):
+    from course_lib.tickets import without_system_prompt
+
+    stripped = without_system_prompt(rows[:3])
+    for before, after in zip(rows, stripped):
+        assert [m["role"] for m in after["messages"]] == ["user", "assistant"]
+        assert after["messages"] == before["messages"][1:] and after["id"] == before["id"]
+    assert rows[0]["messages"][0]["role"] == "system"  # the input rows are not changed
+
+
 # ---------------------------------------------------------------------------------------------------------
 # preflight: one test per mistake, each message naming the fix
 
@@ -231,3 +257,51 @@ def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenize
     assert resumed.final_loss == pytest.approx(expected.final_loss, rel=1e-5, abs=1e-6)
     losses = lambda trainer: [e["loss"] for e in trainer.state.log_history if "loss" in e and e["step"] > 3]
     assert losses(second) == pytest.approx(losses(straight), rel=1e-5, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hub tokenizers: a distinct pad token and a template with generation markers
+
+
+def hub_like_tokenizer(template: str):
+    """The tiny tokenizer dressed as a Hub instruct tokenizer: pad is EOS, template without generation markers."""
+    from course_lib.models import load_local_model
+
+    tok = load_local_model(TINY.model_location)[1]
+    tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    tok.chat_template = template
+    return tok
+
+
+CHATML_WITHOUT_MARKERS = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                          "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def test_prepare_tokenizer_fixes_pad_and_template_of_a_chatml_tokenizer(tmp_path, model, rows):
+    from course_lib.chat import CHATML_TEMPLATE
+    from course_lib.models import prepare_tokenizer
+
+    tok = hub_like_tokenizer(CHATML_WITHOUT_MARKERS)
+    with pytest.raises(training.PreflightError):
+        training.preflight(model, tok, small_config(tmp_path), rows[:2])
+    changes = prepare_tokenizer(tok)
+    assert len(changes) == 3 and tok.padding_side == "left"
+    assert tok.pad_token == "<|endoftext|>" and tok.pad_token_id != tok.eos_token_id
+    assert tok.chat_template == CHATML_TEMPLATE
+    # the same text as the model's own template, now with the answer marked for the loss
+    assert tok.apply_chat_template(rows[0]["messages"], tokenize=False) == \
+        tok.apply_chat_template(rows[0]["messages"], tokenize=False, chat_template=CHATML_WITHOUT_MARKERS)
+    training.preflight(model, tok, small_config(tmp_path), rows[:2])
+    assert prepare_tokenizer(tok) == []  # nothing left to change
+
+
+def test_prepare_tokenizer_leaves_other_templates_to_preflight(tmp_path, model, rows):
+    from course_lib.models import prepare_tokenizer
+
+    other = "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\\n' }}{% endfor %}"
+    tok = hub_like_tokenizer(other)
+    prepare_tokenizer(tok)
+    assert tok.chat_template == other
+    with pytest.raises(training.PreflightError, match="generation"):
+        training.preflight(model, tok, small_config(tmp_path), rows[:2])
