@@ -58,8 +58,8 @@ PROFILES: dict[str, Profile] = {
         needs_bf16=False,
         batch_size=16,
         max_length=384,
-        max_steps={"03": 300, "04": 300, "05": 200, "06": 120},
-        minutes={"00": 0.5, "02": 0.5},  # measured on 2 CPU cores
+        max_steps={"03": 180, "04": 300, "05": 200, "06": 120},
+        minutes={"00": 0.5, "01": 2, "02": 0.5},  # measured on 2 CPU cores
     ),
     "t4": Profile(
         name="t4",

@@ -1,0 +1,179 @@
+"""Direct preference optimisation (DPO): the loss, the log-probabilities it is made of, and preference data. Lesson 06.
+
+DPO needs four numbers per preference pair: the log-probability of the chosen and of the rejected answer under the
+model being trained (the policy) and under a frozen copy of where it started (the reference). `sequence_logps`
+computes them, tokenising each pair exactly as TRL's `DPOTrainer` does, so the loss written here and TRL's can be
+compared on the same batch:
+
+    prompt ids      = chat template of the prompt, with the open assistant turn (add_generation_prompt=True)
+    completion ids  = chat template of prompt + answer, after the prompt: the answer's tokens, its end-of-turn
+                      token (EOS) and whatever the template writes after it (a newline in ChatML)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from course_lib.chat import prompt_messages
+from course_lib.preferences import PreferenceError, check_preference_row
+
+if TYPE_CHECKING:
+    import torch
+
+Conversation = Sequence[dict]  # chat turns: {"role": ..., "content": ...}
+
+
+def dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    beta: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The sigmoid DPO loss per pair, with the chosen and rejected rewards (detached, for logging). Lesson 06.
+
+    loss = -log sigmoid(beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)))
+    reward = beta * (policy - ref): how much more likely the policy makes an answer than the reference did.
+    """
+    import torch.nn.functional as F
+
+    shapes = {t.shape for t in (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)}
+    if len(shapes) != 1:
+        raise ValueError("the four log-probability tensors must have one shape, one value per pair; "
+                         f"got {sorted(map(tuple, shapes))}")
+    if beta <= 0:
+        raise ValueError(f"beta must be positive (typical values 0.01 to 0.5); got {beta}")
+    # 1) log-ratios: how far the policy has moved from the reference on each answer
+    chosen_logratios = policy_chosen_logps - ref_chosen_logps
+    rejected_logratios = policy_rejected_logps - ref_rejected_logps
+    # 2) the loss is small when the chosen answer gained more than the rejected one
+    losses = -F.logsigmoid(beta * (chosen_logratios - rejected_logratios))
+    # 3) the implicit rewards, for reporting
+    return losses, beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
+
+
+def reward_stats(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> dict[str, float]:
+    """Mean rewards, mean margin and preference accuracy (share of pairs whose chosen reward is higher). Lesson 06.
+
+    The keys are the names TRL's DPOTrainer logs them under, so the two can be compared line by line.
+    """
+    if chosen_rewards.shape != rejected_rewards.shape or chosen_rewards.numel() == 0:
+        raise ValueError(f"need one chosen and one rejected reward per pair; got shapes {tuple(chosen_rewards.shape)} "
+                         f"and {tuple(rejected_rewards.shape)}")
+    return {
+        "rewards/chosen": chosen_rewards.float().mean().item(),
+        "rewards/rejected": rejected_rewards.float().mean().item(),
+        "rewards/margins": (chosen_rewards - rejected_rewards).float().mean().item(),
+        "rewards/accuracies": (chosen_rewards > rejected_rewards).float().mean().item(),
+    }
+
+
+def as_conversation(text_or_turns: str | Conversation, role: str) -> list[dict]:
+    """A prompt (role "user") or an answer (role "assistant") as chat turns; turns pass through unchanged."""
+    if isinstance(text_or_turns, str):
+        return prompt_messages(text_or_turns) if role == "user" else [{"role": role, "content": text_or_turns}]
+    return list(text_or_turns)
+
+
+def pair_ids(tokenizer, prompt: str | Conversation, completion: str | Conversation) -> tuple[list[int], list[int]]:
+    """(prompt ids, completion ids) for one answer, tokenised as TRL's DPOTrainer does. Lesson 06.
+
+    The completion starts where the tokens of the prompt alone (with the open assistant turn) and of prompt + answer
+    part ways, which is right after the prompt for the course's templates.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("the tokenizer has no chat template, so prompts cannot be written as the model reads them; "
+                         "set tokenizer.chat_template to the model's template first")
+    prompt_turns = as_conversation(prompt, "user")
+    prompt_ids = list(tokenizer.apply_chat_template(prompt_turns, tokenize=True, return_dict=True,
+                                                    add_generation_prompt=True)["input_ids"])
+    full_ids = list(tokenizer.apply_chat_template(prompt_turns + as_conversation(completion, "assistant"),
+                                                  tokenize=True, return_dict=True)["input_ids"])
+    shared = 0
+    while shared < min(len(prompt_ids), len(full_ids)) and prompt_ids[shared] == full_ids[shared]:
+        shared += 1
+    return prompt_ids[:shared], full_ids[shared:]
+
+
+def sequence_logps(
+    model,
+    tokenizer,
+    prompts: Sequence[str | Conversation],
+    completions: Sequence[str | Conversation],
+    batch_size: int = 8,
+    max_length: int | None = None,
+    requires_grad: bool = False,
+) -> torch.Tensor:
+    """Sum of the log-probabilities of each completion's tokens given its prompt, one value per row. Lesson 06.
+
+    Prompts are conversations (or a user message as text), completions an assistant turn (or its text). Rows are
+    right-padded in batches of `batch_size`; padding and prompt tokens are left out of the sums. `max_length` keeps
+    the first tokens of prompt + completion, as TRL's `max_length` does. Without `requires_grad` the model runs in
+    eval mode without gradients; with it, in its own mode, and the result can be backpropagated.
+    """
+    import torch
+
+    if len(prompts) != len(completions):
+        raise ValueError(f"got {len(prompts)} prompts and {len(completions)} completions; "
+                         "pass one completion per prompt")
+    # 1) tokens of prompt + completion, and a mask that is 1 on the completion's tokens
+    sequences = []
+    for i, (prompt, completion) in enumerate(zip(prompts, completions)):
+        prompt_ids, completion_ids = pair_ids(tokenizer, prompt, completion)
+        if not completion_ids:
+            raise ValueError(f"completion {i} adds no tokens after its prompt; give it some text")
+        if max_length is not None and len(prompt_ids) >= max_length:
+            raise ValueError(f"prompt {i} is {len(prompt_ids)} tokens, so max_length={max_length} leaves no room "
+                             "for its completion; raise max_length or shorten the prompt")
+        mask = [0] * len(prompt_ids) + [1] * len(completion_ids)
+        sequences.append(((prompt_ids + completion_ids)[:max_length], mask[:max_length]))
+    if not sequences:
+        return torch.zeros(0)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    sums = []
+    was_training = model.training
+    if not requires_grad:
+        model.eval()
+    try:
+        with torch.set_grad_enabled(requires_grad):
+            for start in range(0, len(sequences), batch_size):
+                batch = sequences[start : start + batch_size]
+                width = max(len(ids) for ids, _ in batch)
+                # 2) right padding: every row keeps the positions it has alone, so padding changes nothing
+                input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in batch], device=device)
+                attention_mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch],
+                                              device=device)
+                completion_mask = torch.tensor([mask + [0] * (width - len(mask)) for _, mask in batch], device=device)
+                # 3) the logits at position t predict token t + 1; fp16/bf16 logits are read in fp32
+                logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+                logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+                token_logits = logits.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+                token_logps = token_logits - torch.logsumexp(logits, dim=-1)
+                # 4) sum over the completion's tokens only
+                sums.append((token_logps * completion_mask[:, 1:]).sum(dim=-1))
+    finally:
+        model.train(was_training)
+    return torch.cat(sums)
+
+
+def load_preferences(path: Path | str) -> list[dict]:
+    """Rows of a preference JSONL file; a bad row raises PreferenceError naming file, line, field and fix. Lesson 06."""
+    path = Path(path)
+    if not path.exists():
+        raise PreferenceError(f"{path} does not exist. "
+                              "Regenerate the data files with `python -m course_lib.datafiles`.")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            where = f"{path}, line {lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise PreferenceError(f"{where}: not valid JSON ({err.msg}, column {err.colno}). "
+                                      "Fix or remove the line.") from None
+            check_preference_row(row, where)
+            rows.append(row)
+    return rows

@@ -1,0 +1,221 @@
+"""Lesson 06's DPO pieces: the loss by hand against TRL's, answer log-probabilities, and preference files."""
+
+import json
+import math
+import re
+
+import pytest
+import torch
+
+from course_lib import dpo
+from course_lib.chat import EOS
+from course_lib.models import load_local_model
+from course_lib.paths import data_path
+from course_lib.preferences import PreferenceError
+
+PREFERENCES = data_path("tickets", "preferences.jsonl")
+GOOD_ROW = {"prompt": [{"role": "user", "content": "My order never came."}],
+            "chosen": [{"role": "assistant", "content": '{"category":"shipping/lost_package"}'}],
+            "rejected": [{"role": "assistant", "content": "Sure! Here is the triage."}]}
+
+
+def tiny_model():
+    """A fresh copy of the tiny chat model (TRL patches the forward of the model it is given)."""
+    return load_local_model(data_path("models", "tiny-chat"))
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Five shipped preference pairs, one of each fault, as TRL reads them (prompt, chosen, rejected)."""
+    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in dpo.load_preferences(PREFERENCES)[:5]]
+
+
+def dpo_trainer(rows, tmp_path, beta):
+    """TRL's DPOTrainer on the tiny model in float32, with the reference log-probabilities computed up front."""
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    model, tokenizer = tiny_model()
+    args = DPOConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=False, beta=beta,
+                     loss_type="sigmoid", precompute_ref_log_probs=True, per_device_train_batch_size=len(rows),
+                     disable_tqdm=True)
+    return DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+
+
+def trl_batch(trainer):
+    """The whole training set as one batch, collated by TRL: chosen rows first, then rejected rows."""
+    return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
+
+
+@pytest.fixture(scope="module")
+def trainer(rows, tmp_path_factory):
+    return dpo_trainer(rows, tmp_path_factory.mktemp("dpo"), beta=0.1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the loss
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.1, 0.5])
+def test_loss_by_hand_equals_trl_on_random_reference_logps(rows, tmp_path, beta):
+    trainer = dpo_trainer(rows, tmp_path, beta)
+    batch = trl_batch(trainer)
+    policy_chosen, policy_rejected = trainer.compute_ref_log_probs(trainer.model, batch)  # TRL's own sums
+    generator = torch.Generator().manual_seed(0)
+    batch["ref_chosen_logps"] = policy_chosen + 20 * torch.randn(len(rows), generator=generator)
+    batch["ref_rejected_logps"] = policy_rejected + 20 * torch.randn(len(rows), generator=generator)
+
+    trl_loss = trainer.compute_loss(trainer.model, batch)
+    losses, chosen_rewards, rejected_rewards = dpo.dpo_loss(
+        policy_chosen, policy_rejected, batch["ref_chosen_logps"], batch["ref_rejected_logps"], beta=beta)
+
+    assert losses.shape == (len(rows),)
+    assert losses.mean().item() == pytest.approx(trl_loss.item(), abs=1e-5)
+    assert 0 < (chosen_rewards > rejected_rewards).sum() < len(rows), "the batch mixes won and lost pairs"
+    logged = {k: v[-1] for k, v in trainer._metrics["eval"].items() if k.startswith("rewards/")}
+    assert logged.keys() == dpo.reward_stats(chosen_rewards, rejected_rewards).keys()
+    for key, value in dpo.reward_stats(chosen_rewards, rejected_rewards).items():
+        assert value == pytest.approx(logged[key], abs=1e-5), key
+
+
+def test_loss_at_the_reference_is_log_2_and_falls_as_the_chosen_answer_gains():
+    logps = torch.tensor([-12.0, -30.0, -7.5])
+    losses, chosen_rewards, rejected_rewards = dpo.dpo_loss(logps, logps - 3, logps, logps - 3, beta=0.1)
+    assert torch.allclose(losses, torch.full((3,), math.log(2)))
+    assert chosen_rewards.abs().max() == 0 and rejected_rewards.abs().max() == 0
+
+    policy_chosen = logps.clone().requires_grad_(True)
+    loss = dpo.dpo_loss(policy_chosen, logps - 3, logps, logps - 3, beta=0.1)[0].mean()
+    loss.backward()
+    assert (policy_chosen.grad < 0).all(), "raising the chosen answer's log-probability lowers the loss"
+    assert not dpo.dpo_loss(policy_chosen, logps, logps, logps)[1].requires_grad, "rewards are for reporting only"
+
+
+def test_reward_stats_by_hand():
+    stats = dpo.reward_stats(torch.tensor([0.5, -0.2, 0.1, 0.0]), torch.tensor([0.1, 0.3, -0.3, 0.0]))
+    assert stats["rewards/margins"] == pytest.approx((0.4 - 0.5 + 0.4 + 0.0) / 4)
+    assert stats["rewards/accuracies"] == 0.5  # a tie is not a win
+    assert stats["rewards/chosen"] == pytest.approx(0.1) and stats["rewards/rejected"] == pytest.approx(0.025)
+
+
+def test_loss_rejects_mismatched_shapes_and_a_bad_beta():
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="one shape"):
+        dpo.dpo_loss(x, x, x, torch.zeros(2))
+    with pytest.raises(ValueError, match="beta must be positive"):
+        dpo.dpo_loss(x, x, x, x, beta=0.0)
+    with pytest.raises(ValueError, match="one chosen and one rejected reward per pair"):
+        dpo.reward_stats(x, torch.zeros(2))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# answer log-probabilities
+
+
+def test_tokenisation_matches_trl(rows, trainer):
+    tokenizer = trainer.processing_class
+    for row, tokenized in zip(rows, trainer.train_dataset):
+        prompt_ids, chosen_ids = dpo.pair_ids(tokenizer, row["prompt"], row["chosen"])
+        _, rejected_ids = dpo.pair_ids(tokenizer, row["prompt"], row["rejected"])
+        assert (prompt_ids, chosen_ids, rejected_ids) == (
+            tokenized["prompt_ids"], tokenized["chosen_ids"], tokenized["rejected_ids"])
+    assert tokenizer.decode(prompt_ids).endswith("<|im_start|>assistant\n")
+    assert tokenizer.decode(chosen_ids) == row["chosen"][0]["content"] + EOS + "\n"
+
+
+def test_sequence_logps_equals_one_sequence_at_a_time(rows):
+    model, tokenizer = tiny_model()
+    model.double()  # float64: padding and masking must change nothing, not merely little
+    prompts = [r["prompt"] for r in rows]
+    answers = [r["rejected"] for r in rows]  # lengths differ, so batches are padded
+    batched = dpo.sequence_logps(model, tokenizer, prompts, answers, batch_size=3)
+    assert not batched.requires_grad
+    for i, (prompt, answer) in enumerate(zip(prompts, answers)):
+        prompt_ids, completion_ids = dpo.pair_ids(tokenizer, prompt, answer)
+        ids = torch.tensor([prompt_ids + completion_ids])
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(input_ids=ids).logits[0, :-1], dim=-1)
+        token_logps = logprobs.gather(-1, ids[0, 1:, None]).squeeze(-1)
+        assert batched[i].item() == pytest.approx(token_logps[len(prompt_ids) - 1:].sum().item(), abs=1e-8)
+    texts = dpo.sequence_logps(model, tokenizer, [p[-1]["content"] for p in prompts[:1]], [answers[0][0]["content"]])
+    as_chat = dpo.sequence_logps(model, tokenizer, [[p[-1]] for p in prompts[:1]], answers[:1])
+    assert texts.item() == as_chat.item(), "a text prompt is the user's turn, a text answer the assistant's"
+
+
+def test_sequence_logps_equals_trl_on_the_same_batch(rows, trainer):
+    batch = trl_batch(trainer)
+    trl_chosen, trl_rejected = trainer.compute_ref_log_probs(trainer.model, batch)
+    tokenizer = trainer.processing_class
+    prompts = [r["prompt"] for r in rows]
+    chosen = dpo.sequence_logps(trainer.model, tokenizer, prompts, [r["chosen"] for r in rows])
+    rejected = dpo.sequence_logps(trainer.model, tokenizer, prompts, [r["rejected"] for r in rows])
+    assert torch.allclose(chosen, trl_chosen, atol=1e-4, rtol=1e-6)
+    assert torch.allclose(rejected, trl_rejected, atol=1e-4, rtol=1e-6)
+
+
+def test_max_length_cuts_like_trl(rows, trainer):
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    tokenizer = trainer.processing_class
+    collate = DataCollatorForPreference(pad_token_id=tokenizer.pad_token_id, max_length=120)
+    batch = collate([trainer.train_dataset[i] for i in range(len(rows))])
+    trl_chosen, _ = trainer.compute_ref_log_probs(trainer.model, batch)
+    prompts, chosen = [r["prompt"] for r in rows], [r["chosen"] for r in rows]
+    cut = dpo.sequence_logps(trainer.model, tokenizer, prompts, chosen, max_length=120)
+    assert torch.allclose(cut, trl_chosen, atol=1e-4, rtol=1e-6)
+    assert (cut > dpo.sequence_logps(trainer.model, tokenizer, prompts, chosen)).all(), "fewer tokens, fewer losses"
+    with pytest.raises(ValueError, match=r"prompt 0 is \d+ tokens, so max_length=20 leaves no room"):
+        dpo.sequence_logps(trainer.model, tokenizer, prompts, chosen, max_length=20)
+
+
+def test_sequence_logps_with_gradients_trains_and_leaves_the_mode(rows):
+    model, tokenizer = tiny_model()
+    model.train()
+    logps = dpo.sequence_logps(model, tokenizer, [rows[0]["prompt"]], [rows[0]["chosen"]], requires_grad=True)
+    logps.sum().backward()
+    assert model.model.embed_tokens.weight.grad.abs().sum() > 0
+    assert model.training
+    model.eval()
+    dpo.sequence_logps(model, tokenizer, [rows[0]["prompt"]], [rows[0]["chosen"]])
+    assert not model.training
+
+
+def test_sequence_logps_rejects_unpaired_input():
+    model, tokenizer = tiny_model()
+    with pytest.raises(ValueError, match="2 prompts and 1 completions"):
+        dpo.sequence_logps(model, tokenizer, ["a", "b"], ["x"])
+    tokenizer.chat_template = None
+    with pytest.raises(ValueError, match="no chat template"):
+        dpo.sequence_logps(model, tokenizer, ["a"], ["x"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# preference files
+
+
+def test_shipped_preferences_load():
+    loaded = dpo.load_preferences(PREFERENCES)
+    assert len(loaded) == 800
+    assert {r["fault"] for r in loaded} == {"invalid_json", "wrong_field", "prose_wrapped", "leaked_pii", "verbose"}
+
+
+@pytest.mark.parametrize(("bad_line", "message"), [
+    (json.dumps({k: v for k, v in GOOD_ROW.items() if k != "rejected"}), "field 'rejected' is missing"),
+    (json.dumps(dict(GOOD_ROW, rejected=GOOD_ROW["chosen"])), "'chosen' and 'rejected' are identical"),
+    (json.dumps(dict(GOOD_ROW, prompt=[{"role": "user", "content": "  "}])), "field 'prompt' is empty"),
+    (json.dumps(dict(GOOD_ROW, prompt="")), "field 'prompt' is empty"),
+    (json.dumps(GOOD_ROW)[:-1], "not valid JSON"),
+    ("", "not valid JSON"),
+    ("[1, 2]", "a preference row must be a JSON object"),
+])
+def test_a_malformed_row_names_file_line_and_field(tmp_path, bad_line, message):
+    path = tmp_path / "preferences.jsonl"
+    path.write_text("\n".join([json.dumps(GOOD_ROW), json.dumps(GOOD_ROW), bad_line, json.dumps(GOOD_ROW)]) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(PreferenceError, match=re.escape(f"{path}, line 3: {message}")):
+        dpo.load_preferences(path)
+
+
+def test_a_missing_file_names_the_command_that_rebuilds_it(tmp_path):
+    with pytest.raises(PreferenceError, match="python -m course_lib.datafiles"):
+        dpo.load_preferences(tmp_path / "nope.jsonl")
