@@ -12,11 +12,11 @@ compared on the same batch:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from course_lib.chat import prompt_messages
+from course_lib.jsonl import read_jsonl
 from course_lib.preferences import PreferenceError, check_preference_row
 
 if TYPE_CHECKING:
@@ -161,19 +161,8 @@ def sequence_logps(
 
 def load_preferences(path: Path | str) -> list[dict]:
     """Rows of a preference JSONL file; a bad row raises PreferenceError naming file, line, field and fix. Lesson 06."""
-    path = Path(path)
-    if not path.exists():
-        raise PreferenceError(f"{path} does not exist. "
-                              "Regenerate the data files with `python -m course_lib.datafiles`.")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            where = f"{path}, line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PreferenceError(f"{where}: not valid JSON ({err.msg}, column {err.colno}). "
-                                      "Fix or remove the line.") from None
-            check_preference_row(row, where)
-            rows.append(row)
+    for where, row in read_jsonl(path, PreferenceError):
+        check_preference_row(row, where)
+        rows.append(row)
     return rows

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_lib.jsonl import read_jsonl
 from course_lib.judgements import GOOD_FROM
 from course_lib.paths import data_path
 
@@ -382,28 +383,19 @@ JUDGEMENT_FIELDS = {"id": str, "pair": str, "message": str, "answer": str, "scor
 
 def load_judgements(path: Path | str | None = None) -> list[dict]:
     """The human-labelled answers of `data/tickets/judgements.jsonl`; a bad row raises ValueError naming line and field. Lesson 07."""
-    path = Path(path) if path is not None else data_path("tickets", "judgements.jsonl")
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist. Regenerate the data files with `python -m course_lib.datafiles`.")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            where = f"{path}, line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: not valid JSON ({err.msg}, column {err.colno}). Fix or remove the line.") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{where}: a row must be a JSON object with the fields {', '.join(JUDGEMENT_FIELDS)}.")
-            for name, kind in JUDGEMENT_FIELDS.items():
-                if not isinstance(row.get(name), kind) or isinstance(row.get(name), bool):
-                    raise ValueError(f"{where}: field {name!r} is {row.get(name)!r}; it must be a {kind.__name__}.")
-            if row["score"] not in RUBRIC:
-                raise ValueError(f"{where}: field 'score' is {row['score']}; it must be a whole number from 1 to 5.")
-            if row["verdict"] != ("good" if row["score"] >= GOOD_FROM else "bad"):
-                raise ValueError(f"{where}: field 'verdict' is {row['verdict']!r} but the score is {row['score']}; "
-                                 f"scores from {GOOD_FROM} up are 'good', the others 'bad'.")
-            rows.append(row)
+    for where, row in read_jsonl(path if path is not None else data_path("tickets", "judgements.jsonl")):
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: a row must be a JSON object with the fields {', '.join(JUDGEMENT_FIELDS)}.")
+        for name, kind in JUDGEMENT_FIELDS.items():
+            if not isinstance(row.get(name), kind) or isinstance(row.get(name), bool):
+                raise ValueError(f"{where}: field {name!r} is {row.get(name)!r}; it must be a {kind.__name__}.")
+        if row["score"] not in RUBRIC:
+            raise ValueError(f"{where}: field 'score' is {row['score']}; it must be a whole number from 1 to 5.")
+        if row["verdict"] != ("good" if row["score"] >= GOOD_FROM else "bad"):
+            raise ValueError(f"{where}: field 'verdict' is {row['verdict']!r} but the score is {row['score']}; "
+                             f"scores from {GOOD_FROM} up are 'good', the others 'bad'.")
+        rows.append(row)
     return rows
 
 

@@ -611,23 +611,16 @@ def build_splits() -> dict[str, list[Ticket]]:
 
 def load_tickets(path: Path | str) -> list[dict]:
     """Read a ticket JSONL file, checking every row; a bad row raises TicketError naming file, line and field."""
-    path = Path(path)
-    if not path.exists():
-        raise TicketError(f"{path} does not exist. Regenerate the data files with `python -m course_lib.datafiles`.")
+    from course_lib.jsonl import read_jsonl
+
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            where = f"{path}, line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise TicketError(f"{where}: not valid JSON ({err.msg}, column {err.colno}). Fix or remove the line.") from None
-            messages = row.get("messages") if isinstance(row, dict) else None
-            if not isinstance(messages, list) or not messages or messages[-1].get("role") != "assistant":
-                raise TicketError(f"{where}: field 'messages' must be a list of chat turns ending with the assistant's answer.")
-            data, problems = parse_answer(messages[-1].get("content", ""))
-            if problems:
-                raise TicketError(f"{where}: the assistant's answer is invalid: {'; '.join(problems)}.")
-            rows.append(row)
+    for where, row in read_jsonl(path, TicketError):
+        messages = row.get("messages") if isinstance(row, dict) else None
+        if not isinstance(messages, list) or not messages or messages[-1].get("role") != "assistant":
+            raise TicketError(f"{where}: field 'messages' must be a list of chat turns ending with the assistant's answer.")
+        data, problems = parse_answer(messages[-1].get("content", ""))
+        if problems:
+            raise TicketError(f"{where}: the assistant's answer is invalid: {'; '.join(problems)}.")
+        rows.append(row)
     return rows
 
