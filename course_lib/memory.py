@@ -733,6 +733,8 @@ def estimate_for_lesson(profile: Any, lesson: str, **overrides: Any) -> MemoryEs
         gradient_checkpointing=profile.needs_cuda,  # training.sft_config turns it on on GPUs
         sequences_per_example=setup.sequences_per_example,
     )
+    if setup.method != "full":
+        settings["rank"] = profile.lora_rank
     settings.update(overrides)
     return estimate_memory(profile.model, **settings)
 

@@ -33,6 +33,7 @@ class Profile:
     needs_bf16: bool  # refuse to run on a GPU without native bfloat16 (compute capability >= 8.0)
     batch_size: int  # examples per optimiser step
     max_length: int  # longest training example, in tokens
+    lora_rank: int  # LoRA rank of the adapter lessons (04-06)
     max_steps: dict[str, int] = field(default_factory=dict)  # optimiser steps per training lesson
     minutes: dict[str, float] = field(default_factory=dict)  # expected run time per lesson, in minutes
 
@@ -58,8 +59,9 @@ PROFILES: dict[str, Profile] = {
         needs_bf16=False,
         batch_size=16,
         max_length=384,
+        lora_rank=4,  # with the answer tokens' embedding rows, 3.8% of the tiny model's parameters
         max_steps={"03": 180, "04": 300, "05": 200, "06": 120},
-        minutes={"00": 0.5, "01": 2, "02": 0.5, "03": 12},  # measured on 2 CPU cores
+        minutes={"00": 0.5, "01": 2, "02": 0.5, "03": 12, "04": 5},  # measured on 2 CPU cores
     ),
     "t4": Profile(
         name="t4",
@@ -70,6 +72,7 @@ PROFILES: dict[str, Profile] = {
         needs_bf16=False,
         batch_size=8,
         max_length=512,
+        lora_rank=16,
         max_steps={"03": 200, "04": 200, "05": 200, "06": 100},
         minutes={},  # not measured on this kind of GPU yet
     ),
@@ -82,6 +85,7 @@ PROFILES: dict[str, Profile] = {
         needs_bf16=True,
         batch_size=8,  # fits a 40 GB A100 in every lesson (tests/test_memory.py); Qwen's 152k vocabulary makes the loss large
         max_length=512,  # the longest curated ticket is 269 tokens with the tiny model's 4k vocabulary; larger vocabularies need fewer
+        lora_rank=16,
         max_steps={"03": 300, "04": 300, "05": 300, "06": 150},
         minutes={},  # not measured on this kind of GPU yet
     ),

@@ -1,0 +1,88 @@
+"""LoRA settings and training of lesson 04: answer tokens, the config from the profile, what trains, saved adapters."""
+
+import json
+
+import pytest
+import torch
+
+from course_lib import lora
+from course_lib.memory import lora_trainable_parameters
+from course_lib.models import load_model_and_tokenizer
+from course_lib.paths import data_dir
+from course_lib.profiles import PROFILES, set_seed
+from course_lib.tickets import load_tickets, without_system_prompt
+
+TINY = PROFILES["tiny"]
+STEPS = dict(max_steps=2, per_device_train_batch_size=4, logging_strategy="no", disable_tqdm=True)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return without_system_prompt(load_tickets(data_dir() / "tickets" / "train_curated.jsonl")[:16])
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_model_and_tokenizer(TINY)[1]
+
+
+def fresh_model():
+    set_seed(0)
+    return load_model_and_tokenizer(TINY)[0]
+
+
+def test_answer_tokens_are_the_answers_and_eos(tokenizer):
+    rows = [{"messages": [{"role": "user", "content": "zebra quokka"}, {"role": "assistant", "content": '{"a":1}'}]}]
+    ids = lora.answer_token_ids(tokenizer, rows)
+    assert ids == sorted(set(tokenizer('{"a":1}', add_special_tokens=False)["input_ids"]) | {tokenizer.eos_token_id})
+    user_only = set(tokenizer("zebra quokka", add_special_tokens=False)["input_ids"]) - set(ids)
+    assert user_only  # the customer's words are not trained
+
+
+def test_config_from_the_profile():
+    config = lora.lora_config(TINY, token_ids=[5, 7])
+    assert (config.r, config.lora_alpha, config.lora_dropout) == (TINY.lora_rank, 2 * TINY.lora_rank, 0.0)
+    assert config.target_modules == "all-linear" and config.trainable_token_indices == [5, 7]
+    attention = lora.lora_config(PROFILES["t4"], targets="attention")
+    assert attention.r == 16 and set(attention.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    assert attention.trainable_token_indices is None
+    assert lora.learning_rate(TINY) == 1e-2 and lora.learning_rate(PROFILES["t4"]) == 2e-4
+    with pytest.raises(ValueError, match="attention"):
+        lora.lora_config(TINY, targets="mlp")
+
+
+def test_only_the_adapter_and_the_answer_rows_train(tmp_path, tokenizer, rows):
+    model = fresh_model()
+    before = {name: weight.detach().clone() for name, weight in model.named_parameters()}
+    trainer = lora.fine_tune(model, tokenizer, TINY, rows, output_dir=tmp_path, **STEPS)
+    trainable, _ = lora.trainable_parameters(trainer.model)
+    token_ids = lora.answer_token_ids(tokenizer, rows)
+    # rank r on every projection, plus one embedding row per answer token: under 5% of the tiny model (lesson 04)
+    expected = lora_trainable_parameters(model.config, rank=TINY.lora_rank) + len(token_ids) * model.config.hidden_size
+    assert trainable == expected
+    assert trainable / sum(before[name].numel() for name in before) < 0.05
+    merged = trainer.model.merge_and_unload()
+    after = dict(merged.named_parameters())
+    embedding = after["model.embed_tokens.weight"]
+    others = [i for i in range(embedding.shape[0]) if i not in set(token_ids)]
+    assert torch.equal(embedding[others], before["model.embed_tokens.weight"][others])  # the rest stay frozen
+    assert not torch.equal(embedding[token_ids], before["model.embed_tokens.weight"][token_ids])
+    assert not torch.equal(after["model.layers.0.mlp.down_proj.weight"], before["model.layers.0.mlp.down_proj.weight"])
+    assert torch.equal(after["model.norm.weight"], before["model.norm.weight"])  # norms are not adapted
+
+
+def test_a_saved_adapter_is_reused_only_with_the_same_settings(tmp_path, tokenizer, rows):
+    folder = tmp_path / "adapter"
+    model, trained = lora.load_or_train(fresh_model(), tokenizer, TINY, rows, folder=folder, max_steps=2)
+    assert trained and (folder / "adapter_model.safetensors").is_file()
+    assert json.loads((folder / lora.SETTINGS_FILE).read_text())["max_steps"] == 2
+    batch = tokenizer(["My order has not arrived."], return_tensors="pt")
+    with torch.no_grad():
+        expected = model.eval()(**batch).logits
+    again, trained = lora.load_or_train(fresh_model(), tokenizer, TINY, rows, folder=folder, max_steps=2)
+    assert not trained
+    with torch.no_grad():
+        assert torch.equal(again.eval()(**batch).logits, expected)
+    _, trained = lora.load_or_train(fresh_model(), tokenizer, TINY, rows, folder=folder, max_steps=2, seed=1)
+    assert trained  # a different seed is a different adapter
+    assert lora.folder_bytes(folder) > (folder / "adapter_model.safetensors").stat().st_size
