@@ -1,0 +1,146 @@
+"""Load the profile's model with its weights quantised by bitsandbytes, and measure what it takes. Lesson 05.
+
+Lesson 05 writes NF4 and double quantisation by hand and checks them against bitsandbytes; this module holds
+the plumbing around them:
+
+- `bnb_config`: transformers' `BitsAndBytesConfig` from the profile: NF4 with double quantisation and the
+  profile's dtype for the computation (4 bits), or LLM.int8 (8 bits);
+- `load_quantized`: the profile's model in 4 or 8 bits and its tokenizer, loaded as safely as
+  `course_lib.models.load_model_and_tokenizer` loads it (safetensors only, no remote code, offline for `tiny`);
+- `footprint_bytes`: the bytes a model holds, the quantisation scales included;
+- `KeepTrainableFloat32`: a training callback that keeps the adapters in float32 when TRL would cast them to
+  bfloat16, so that they train in the profile's precision and a resumed run keeps training them.
+
+bitsandbytes' 4-bit and 8-bit layers also run on the CPU. On a CPU with AVX-512 bfloat16 but without the optional
+`kernels` package, importing bitsandbytes logs "Failed to load CPU gemm_4bit_forward from kernels-community"; it
+then uses its plain PyTorch code, which gives the same results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from course_lib.profiles import Profile
+
+BITS = (4, 8)  # what bitsandbytes can load weights in
+
+
+def _check_bits(bits: int) -> None:
+    if isinstance(bits, bool) or bits not in BITS:
+        raise ValueError(
+            f"bits={bits!r} is not supported: bitsandbytes loads weights in 4 bits (NF4) or 8 bits (LLM.int8). "
+            "For 16 or 32 bits, load the model without quantisation: "
+            "course_lib.models.load_model_and_tokenizer(profile) loads it in the profile's dtype."
+        )
+
+
+def bnb_config(
+    profile: Profile,
+    bits: int = 4,  # 4: NF4 weights (QLoRA), 8: LLM.int8 weights
+    double_quant: bool = True,  # 4 bits only: quantise the block scales too (about 0.37 bit per weight saved)
+) -> Any:
+    """transformers' `BitsAndBytesConfig` for `profile`: NF4, double quantisation, the profile's dtype. Lesson 05.
+
+    The 4-bit weights are dequantised block by block to `bnb_4bit_compute_dtype` for every matrix product, so
+    the computation runs in the profile's precision (float32 on the CPU, float16 on a T4, bfloat16 on an A100).
+    """
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    _check_bits(bits)
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",  # NormalFloat4: 16 levels at the quantiles of a normal distribution
+        bnb_4bit_use_double_quant=double_quant,  # block scales in 8 bits, with one fp32 scale per 256 of them
+        bnb_4bit_compute_dtype=getattr(torch, profile.dtype),  # precision of the matrix products
+    )
+
+
+def load_quantized(profile: Profile, bits: int = 4, double_quant: bool = True):
+    """The profile's model with its linear layers in `bits` bits, and its tokenizer. Lesson 05.
+
+    Loads like `course_lib.models.load_model_and_tokenizer`: safetensors only, no `trust_remote_code`, the local
+    tiny model offline. The layers bitsandbytes leaves alone (embeddings, norms, the output layer) stay in the
+    profile's dtype. The model goes to the CPU for the `tiny` profile and to the GPU for the others.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from course_lib.models import REBUILD_COMMAND, ModelFileError, check_model_folder, prepare_tokenizer
+
+    config = bnb_config(profile, bits=bits, double_quant=double_quant)
+    settings: dict[str, Any] = dict(
+        quantization_config=config,
+        dtype=getattr(torch, profile.dtype),  # of the layers that stay unquantised
+        device_map={"": "cuda" if profile.needs_cuda else "cpu"},  # bitsandbytes quantises while loading, on the device
+        use_safetensors=True,
+        trust_remote_code=False,
+    )
+    if profile.is_local_model:
+        folder = profile.model_location
+        check_model_folder(Path(folder))
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **settings)
+        except Exception as err:
+            raise ModelFileError(
+                f"The model in {folder} cannot be loaded in {bits} bits: {err}. If the files are damaged, rebuild "
+                f"them with `{REBUILD_COMMAND}`."
+            ) from None
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(profile.model, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(profile.model, **settings)
+        for change in prepare_tokenizer(tokenizer):
+            print(f"tokenizer: {change}")
+    model.eval()
+    return model, tokenizer
+
+
+def _quantization_tensors(param: Any) -> list[Any]:
+    """What bitsandbytes keeps beside a quantised weight: 4-bit block scales (nested ones too), 8-bit row scales."""
+    tensors = []
+    state = getattr(param, "quant_state", None)  # Params4bit
+    while state is not None:
+        tensors += [getattr(state, name, None) for name in ("absmax", "code", "offset")]
+        state = getattr(state, "state2", None)  # double quantisation: the scales' own state
+    tensors.append(getattr(param, "SCB", None))  # Int8Params: one fp32 scale per output row
+    return [t for t in tensors if t is not None and hasattr(t, "untyped_storage")]
+
+
+def footprint_bytes(model: Any) -> int:
+    """Bytes of every distinct tensor `model` holds: parameters, buffers and bitsandbytes' scales. Lesson 05.
+
+    transformers' `model.get_memory_footprint()` counts parameters and buffers only, so for a 4-bit model it
+    misses the block scales (about 1/8 bit per weight with double quantisation, 1/2 bit without). Tensors that
+    share memory (tied embeddings, shared code tables) are counted once. Works on any `torch.nn.Module`.
+    """
+    storages: dict[tuple[str, int], int] = {}
+    for tensor in [*model.parameters(), *model.buffers()]:
+        for t in (tensor, *_quantization_tensors(tensor)):
+            storage = t.untyped_storage()
+            storages[(str(t.device), storage.data_ptr())] = storage.nbytes()
+    return sum(storages.values())
+
+
+class KeepTrainableFloat32(TrainerCallback):
+    """Cast the trainable parameters back to float32 when training starts. Lesson 05.
+
+    TRL's `SFTTrainer` casts the trainable parameters of a 4- or 8-bit model to bfloat16 (the QLoRA paper's
+    setting on GPUs). With this callback they stay in float32, as peft creates them and as the tiny profile
+    computes. It also matters for resuming: reloading a checkpoint of bfloat16 adapters on a 4-bit model makes peft
+    replace them with new float32 tensors that the optimiser does not hold, so the resumed run silently stops
+    training them. The cast keeps the same parameter objects, so the optimiser (created just before) still
+    updates them; its state is created at the first step, in float32.
+    """
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        import torch
+
+        for param in model.parameters():
+            if param.requires_grad and param.dtype != torch.float32:
+                param.data = param.data.float()
