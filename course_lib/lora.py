@@ -6,7 +6,7 @@ repeats, so that they are the same everywhere:
 - `answer_token_ids`: the tokens the answers are written with; their embedding rows are trained too;
 - `lora_config`: peft's `LoraConfig` from the profile (rank, targets, alpha = 2 x rank, trained token rows);
 - `learning_rate`: the adapter learning rate of a profile;
-- `trainable_parameters`: trainable and total parameters, read from a model;
+- `trainable_parameters`: the trainable parameters, read from a model;
 - `folder_bytes`: the size on disk of a saved adapter or model;
 - `fine_tune`, `save_adapter`, `load_or_train`: train an adapter with the SFT helpers, save it with its settings, and
   reuse a saved one in a later lesson.
@@ -76,11 +76,9 @@ def lora_config(
     )
 
 
-def trainable_parameters(model) -> tuple[int, int]:
-    """(trainable, total) parameters of `model` as it is now, counted from its tensors."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total
+def trainable_parameters(model) -> int:
+    """Parameters of `model` that train (requires_grad), counted from its tensors."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def folder_bytes(folder: str | Path) -> int:

@@ -55,7 +55,7 @@ def test_only_the_adapter_and_the_answer_rows_train(tmp_path, tokenizer, rows):
     model = fresh_model()
     before = {name: weight.detach().clone() for name, weight in model.named_parameters()}
     trainer = lora.fine_tune(model, tokenizer, TINY, rows, output_dir=tmp_path, **STEPS)
-    trainable, _ = lora.trainable_parameters(trainer.model)
+    trainable = lora.trainable_parameters(trainer.model)
     token_ids = lora.answer_token_ids(tokenizer, rows)
     # rank r on every projection, plus one embedding row per answer token: under 5% of the tiny model (lesson 04)
     expected = lora_trainable_parameters(model.config, rank=TINY.lora_rank) + len(token_ids) * model.config.hidden_size
