@@ -100,6 +100,7 @@ def fine_tune(
     train_tokens: bool = True,  # also train the embedding rows of the answers' tokens
     eval_rows: Sequence[dict] | None = None,  # rows whose loss trainer.evaluate() reports, e.g. gold tickets
     callbacks: Sequence[Any] = (),
+    resume: bool = False,  # go on from the last checkpoint in output_dir, if there is one
     **overrides: Any,  # any SFTConfig field, e.g. max_steps=20
 ):
     """Wrap `model` in a fresh LoRA adapter and train it on `train_rows` with the SFT helpers; returns the trainer.
@@ -119,32 +120,31 @@ def fine_tune(
     overrides.setdefault("save_strategy", "no")
     config = training.sft_config(profile, lesson=lesson, output_dir=output_dir, seed=seed, **overrides)
     trainer = training.sft_trainer(peft_model, tokenizer, config, train_rows, eval_rows=eval_rows, callbacks=callbacks)
-    training.train(trainer, resume=False)
+    training.train(trainer, resume=resume)
     return trainer
-
-
-SETTINGS_FILE = "course_settings.json"  # written next to a saved adapter: what it was trained with
 
 
 def adapter_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: str, seed: int, rank: int | None,
                      targets: str, train_tokens: bool, max_steps: int | None) -> dict:
     """Everything that decides a trained adapter's weights, as a JSON-able dict (the rows as a hash)."""
-    import hashlib
-    import json
+    from course_lib.training import rows_fingerprint
 
-    rows_hash = hashlib.sha256(json.dumps([r["messages"] for r in train_rows], sort_keys=True).encode()).hexdigest()
     return {"model": profile.model, "dtype": profile.dtype, "rank": rank or profile.lora_rank, "targets": targets,
             "train_tokens": train_tokens, "max_steps": max_steps or profile.max_steps[lesson], "seed": seed,
-            "learning_rate": learning_rate(profile), "batch_size": profile.batch_size, "rows": rows_hash}
+            "learning_rate": learning_rate(profile), "batch_size": profile.batch_size,
+            "rows": rows_fingerprint(train_rows)}
 
 
 def save_adapter(model, folder: str | Path, settings: dict) -> Path:
-    """Save a peft model's adapter (safetensors) to `folder`, with the settings it was trained with. Lesson 04."""
-    import json
+    """Save a peft model's adapter (safetensors) to `folder`, with the settings it was trained with. Lesson 04.
+
+    The settings go to `course_settings.json` (`training.write_settings`), which `load_or_train` compares.
+    """
+    from course_lib.training import write_settings
 
     folder = Path(folder)
     model.save_pretrained(str(folder))
-    (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=1) + "\n")
+    write_settings(folder, settings)
     return folder
 
 
@@ -156,15 +156,14 @@ def load_or_train(model, tokenizer, profile: Profile, train_rows: Sequence[dict]
     Lesson 04 saves its adapter this way, so a later lesson that needs it (05 compares against it, 06 starts
     from it) loads it in seconds instead of training it again. Returns (peft model, True if it was trained now).
     """
-    import json
-
     from peft import PeftModel
+
+    from course_lib.training import saved_with
 
     folder = Path(folder)
     wanted = adapter_settings(profile, train_rows, lesson=lesson, seed=seed, rank=rank, targets=targets,
                               train_tokens=train_tokens, max_steps=max_steps)
-    settings_file = folder / SETTINGS_FILE
-    if settings_file.is_file() and json.loads(settings_file.read_text()) == wanted:
+    if saved_with(folder, wanted):
         return PeftModel.from_pretrained(model, str(folder)), False
     overrides = {"max_steps": max_steps} if max_steps else {}
     trainer = fine_tune(model, tokenizer, profile, train_rows, lesson=lesson, output_dir=folder.parent / "runs",

@@ -9,7 +9,9 @@ the plumbing around them:
   `course_lib.models.load_model_and_tokenizer` loads it (safetensors only, no remote code, offline for `tiny`);
 - `footprint_bytes`: the bytes a model holds, the quantisation scales included;
 - `KeepTrainableFloat32`: a training callback that keeps the adapters in float32 when TRL would cast them to
-  bfloat16, so that they train in the profile's precision and a resumed run keeps training them.
+  bfloat16, so that they train in the profile's precision and a resumed run keeps training them;
+- `qlora_settings`, `load_or_train`: lesson 05's QLoRA adapter, saved with its settings and reused by lesson 07,
+  or trained again (in two calls if need be, each short enough for one notebook cell on a CPU).
 
 bitsandbytes' 4-bit and 8-bit layers also run on the CPU. On a CPU with AVX-512 bfloat16 but without the optional
 `kernels` package, importing bitsandbytes logs "Failed to load CPU gemm_4bit_forward from kernels-community"; it
@@ -18,6 +20,7 @@ then uses its plain PyTorch code, which gives the same results.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +147,74 @@ class KeepTrainableFloat32(TrainerCallback):
         for param in model.parameters():
             if param.requires_grad and param.dtype != torch.float32:
                 param.data = param.data.float()
+
+
+QUANTIZATION = {"bits": 4, "quant_type": "nf4", "double_quant": True}  # how lesson 05's QLoRA base model is loaded
+
+
+def qlora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0, max_steps: int | None = None) -> dict:
+    """Everything that decides lesson 05's QLoRA adapter: lesson 04's adapter settings and the 4-bit format. Lesson 05.
+
+    `max_steps` defaults to lesson 04's LoRA budget, which lesson 05 gives QLoRA so that the two differ only in the
+    base model's precision.
+    """
+    from course_lib import lora
+
+    settings = lora.adapter_settings(profile, train_rows, lesson="05", seed=seed, rank=None, targets="all-linear",
+                                     train_tokens=True, max_steps=max_steps or profile.max_steps["04"])
+    return {"method": "qlora", **settings, **QUANTIZATION}
+
+
+def load_qlora(profile: Profile, folder: str | Path):
+    """The 4-bit base model, readied as for training, with the QLoRA adapter saved in `folder`; and the tokenizer."""
+    from peft import PeftModel, prepare_model_for_kbit_training
+
+    model, tokenizer = load_quantized(profile, bits=QUANTIZATION["bits"], double_quant=QUANTIZATION["double_quant"])
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return PeftModel.from_pretrained(model, str(folder)).eval(), tokenizer
+
+
+def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, seed: int = 0,
+                  max_steps: int | None = None, stop_at: int | None = None):
+    """Lesson 05's QLoRA model from `folder` if its adapter was trained with the same settings; else train and save it.
+
+    Training goes on from the last checkpoint of an interrupted run with the same settings (in `folder`'s parent,
+    under `runs/`). With `stop_at`, a run that has to train stops at that step and saves a checkpoint, and a second
+    call finishes it: on a CPU the whole run takes longer than one notebook cell may. The adapters stay in float32
+    (`KeepTrainableFloat32`), so the resumed run keeps training them.
+
+    Returns (peft model in eval mode, or None when it stopped at `stop_at`; tokenizer; what happened, in words).
+    """
+    import shutil
+
+    from peft import prepare_model_for_kbit_training
+
+    from course_lib import lora, training
+
+    folder = Path(folder)
+    wanted = qlora_settings(profile, train_rows, seed=seed, max_steps=max_steps)
+    if training.saved_with(folder, wanted):
+        model, tokenizer = load_qlora(profile, folder)
+        return model, tokenizer, f"loaded from {folder}"
+    runs = folder.parent / "runs"
+    resume = training.saved_with(runs, wanted) and training.last_checkpoint(runs) is not None
+    if not resume:  # checkpoints of other settings must not be resumed
+        shutil.rmtree(runs, ignore_errors=True)
+        runs.mkdir(parents=True)
+        training.write_settings(runs, wanted)
+    model, tokenizer = load_quantized(profile, bits=QUANTIZATION["bits"], double_quant=QUANTIZATION["double_quant"])
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.needs_cuda)
+    callbacks: list[Any] = [KeepTrainableFloat32()]
+    if stop_at is not None and stop_at < wanted["max_steps"]:
+        from course_lib.training import StopAtStepCallback
+
+        callbacks.append(StopAtStepCallback(stop_at))
+    trainer = lora.fine_tune(model, tokenizer, profile, train_rows, lesson="05", output_dir=runs, seed=seed,
+                             max_steps=wanted["max_steps"], callbacks=callbacks, resume=resume)
+    step = trainer.state.global_step
+    began = "resumed from a checkpoint" if resume else "trained from the start"
+    if step < wanted["max_steps"]:
+        return None, tokenizer, f"{began}, stopped at step {step} of {wanted['max_steps']}: call again to finish"
+    lora.save_adapter(trainer.model, folder, wanted)
+    shutil.rmtree(runs, ignore_errors=True)  # the checkpoints are not needed once the adapter is saved
+    return trainer.model.eval(), tokenizer, f"{began} to step {step}, saved to {folder}"

@@ -75,10 +75,64 @@ def has_tensorboard() -> bool:
     return find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None
 
 
+def run_settings(profile: Profile, lesson: str, *, output_dir: str | Path | None, seed: int,
+                 tensorboard: bool = False, max_steps: int | None = None) -> dict[str, Any]:
+    """The settings every TRL trainer config of the course shares, from the profile. Lessons 03 and 06.
+
+    Precision, device, batch size, sequence length, schedule, logging and seeds; `sft_config` and
+    `dpo.dpo_config` add what is particular to their method.
+    """
+    if max_steps is None and lesson not in profile.max_steps:
+        raise KeyError(
+            f"Profile {profile.name!r} has no step budget for lesson {lesson!r} (it has {sorted(profile.max_steps)}). "
+            f"Add one to PROFILES[{profile.name!r}].max_steps in course_lib/profiles.py, or pass max_steps=..."
+        )
+    if tensorboard and not has_tensorboard():
+        raise ImportError(
+            "tensorboard=True, but the tensorboard package is not installed. Install it with "
+            "`pip install tensorboard`, or leave tensorboard=False and read the loss from the live plot."
+        )
+    if output_dir is None:
+        from course_lib.paths import build_path
+
+        output_dir = build_path(f"run_{lesson}")
+    max_steps = max_steps or profile.max_steps[lesson]
+    warn_if_not_persistent(output_dir)
+    return dict(
+        output_dir=str(output_dir),
+        # precision: TRL 1.x defaults to bf16=True; follow the profile instead
+        bf16=profile.dtype == "bfloat16",
+        fp16=profile.dtype == "float16",
+        # memory: TRL 1.x defaults to gradient checkpointing on; it only pays off on a GPU. Transformers 5 renamed
+        # it activation_checkpointing; both are set so neither default applies.
+        activation_checkpointing=profile.needs_cuda,
+        gradient_checkpointing=profile.needs_cuda,
+        use_cpu=not profile.needs_cuda,  # the tiny profile trains on the CPU even where a GPU exists
+        max_length=profile.max_length,  # longer examples are truncated; preflight refuses them first
+        # how long and how fast
+        per_device_train_batch_size=profile.batch_size,
+        per_device_eval_batch_size=profile.batch_size,
+        gradient_accumulation_steps=1,
+        max_steps=max_steps,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, max_steps // 20),
+        weight_decay=0.0,
+        # what is logged
+        logging_steps=max(1, min(10, max_steps // 20)),
+        logging_first_step=True,
+        report_to=["tensorboard"] if tensorboard else "none",  # TensorBoard writes to output_dir/runs/
+        disable_tqdm=False,
+        # reproducibility
+        seed=seed,
+        data_seed=seed,
+        dataloader_num_workers=0,
+    )
+
+
 def sft_config(
     profile: Profile,
     lesson: str = "03",
-    output_dir: str | Path | None = None,  # default: build/sft in the course folder
+    output_dir: str | Path | None = None,  # default: build/run_<lesson> in the course folder
     seed: int = 0,
     *,
     eval_steps: int | None = None,  # evaluate every this many steps; default: 5 times per run
@@ -92,61 +146,21 @@ def sft_config(
     """
     from trl import SFTConfig
 
-    if lesson not in profile.max_steps:
-        raise KeyError(
-            f"Profile {profile.name!r} has no step budget for lesson {lesson!r} (it has {sorted(profile.max_steps)}). "
-            f"Add one to PROFILES[{profile.name!r}].max_steps in course_lib/profiles.py, or pass max_steps=..."
-        )
-    if tensorboard and not has_tensorboard():
-        raise ImportError(
-            "tensorboard=True, but the tensorboard package is not installed. Install it with "
-            "`pip install tensorboard`, or leave tensorboard=False and read the loss from the live plot."
-        )
-    if output_dir is None:
-        from course_lib.paths import build_path
-
-        output_dir = build_path("sft")
-    max_steps = overrides.pop("max_steps", profile.max_steps[lesson])
-    eval_steps = eval_steps or max(1, max_steps // 5)
-    warn_if_not_persistent(output_dir)
-    settings: dict[str, Any] = dict(
-        output_dir=str(output_dir),
-        # precision: TRL 1.x defaults to bf16=True; follow the profile instead
-        bf16=profile.dtype == "bfloat16",
-        fp16=profile.dtype == "float16",
-        # memory: TRL 1.x defaults to gradient checkpointing on; it only pays off on a GPU. Transformers 5 renamed
-        # it activation_checkpointing; both are set so neither default applies.
-        activation_checkpointing=profile.needs_cuda,
-        gradient_checkpointing=profile.needs_cuda,
-        use_cpu=not profile.needs_cuda,  # the tiny profile trains on the CPU even where a GPU exists
+    settings = run_settings(profile, lesson, output_dir=output_dir, seed=seed, tensorboard=tensorboard,
+                            max_steps=overrides.pop("max_steps", None))
+    eval_steps = eval_steps or max(1, settings["max_steps"] // 5)
+    settings.update(
         # what is trained
         assistant_only_loss=True,  # loss on the assistant's answers only (the {% generation %} spans)
         packing=False,  # one conversation per row, so the label mask can be decoded row by row
-        max_length=profile.max_length,  # longer examples are truncated; preflight refuses them first
-        # how long and how fast
-        per_device_train_batch_size=profile.batch_size,
-        per_device_eval_batch_size=profile.batch_size,
-        gradient_accumulation_steps=1,
-        max_steps=max_steps,
         learning_rate=LEARNING_RATES.get(profile.name, 2e-5),
-        lr_scheduler_type="cosine",
-        warmup_steps=max(1, max_steps // 20),
-        weight_decay=0.0,
-        # what is logged, evaluated, saved
-        logging_steps=max(1, min(10, max_steps // 20)),
-        logging_first_step=True,
+        # what is evaluated and saved
         eval_strategy="steps",
         eval_steps=eval_steps,
         save_strategy="steps",
         save_steps=eval_steps,
         save_total_limit=2,
         include_num_input_tokens_seen="non_padding",  # the throughput callback reads it
-        report_to=["tensorboard"] if tensorboard else "none",  # TensorBoard writes to output_dir/runs/
-        disable_tqdm=False,
-        # reproducibility
-        seed=seed,
-        data_seed=seed,
-        dataloader_num_workers=0,
     )
     if "gradient_checkpointing" in overrides:  # the old name given alone must still take effect
         overrides.setdefault("activation_checkpointing", overrides["gradient_checkpointing"])
@@ -532,3 +546,85 @@ def train(trainer: SFTTrainer, resume: bool = True) -> TrainResult:
     trainer.train(resume_from_checkpoint=checkpoint)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return TrainResult(trainer.state.global_step, losses[-1] if losses else None, checkpoint)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 7) Saved weights, reused by later lessons
+
+SETTINGS_FILE = "course_settings.json"  # written next to saved weights: everything they were trained with
+
+
+def rows_fingerprint(rows: Sequence[dict]) -> str:
+    """SHA-256 of the rows' conversations: equal for the same training rows in the same order."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps([r["messages"] for r in rows], sort_keys=True).encode()).hexdigest()
+
+
+def write_settings(folder: str | Path, settings: dict) -> Path:
+    """Write `settings` as `course_settings.json` into `folder` (next to the weights saved there)."""
+    import json
+
+    path = Path(folder) / SETTINGS_FILE
+    path.write_text(json.dumps(settings, indent=1) + "\n")
+    return path
+
+
+def saved_with(folder: str | Path, settings: dict) -> bool:
+    """True when `folder` holds weights saved with exactly `settings` (its `course_settings.json` equals them)."""
+    import json
+
+    path = Path(folder) / SETTINGS_FILE
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()) == settings
+    except ValueError:  # a damaged settings file: the weights cannot be trusted, train again
+        return False
+
+
+def full_sft_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: str = "03", seed: int = 0,
+                      max_steps: int | None = None) -> dict:
+    """Everything that decides the weights of lesson 03's full fine-tuning run, as a JSON-able dict (rows as a hash)."""
+    return {"method": "full", "model": profile.model, "dtype": profile.dtype,
+            "max_steps": max_steps or profile.max_steps[lesson], "seed": seed,
+            "learning_rate": LEARNING_RATES.get(profile.name, 2e-5), "batch_size": profile.batch_size,
+            "max_length": profile.max_length, "rows": rows_fingerprint(train_rows)}
+
+
+def save_model(model, tokenizer, folder: str | Path, settings: dict) -> Path:
+    """Save a fine-tuned model and its tokenizer (safetensors) to `folder`, with its settings. Lesson 03."""
+    folder = Path(folder)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
+    write_settings(folder, settings)
+    return folder
+
+
+def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, lesson: str = "03",
+                  seed: int = 0, max_steps: int | None = None):
+    """Lesson 03's fully fine-tuned model from `folder` if it was trained with the same settings; else train and save it.
+
+    Lesson 03 saves its model this way, so that a later lesson (07 evaluates it) loads it in seconds instead of
+    training it again. Training starts from the profile's base model with lesson 03's settings (`sft_config`, no
+    checkpoints). Returns (model in eval mode, tokenizer, True if it was trained now).
+    """
+    from course_lib.models import load_local_model, load_model_and_tokenizer
+    from course_lib.profiles import set_seed
+
+    folder = Path(folder)
+    wanted = full_sft_settings(profile, train_rows, lesson=lesson, seed=seed, max_steps=max_steps)
+    if saved_with(folder, wanted):
+        model, tokenizer = load_local_model(folder, dtype=profile.dtype)
+        if profile.needs_cuda:
+            model = model.to("cuda")
+        return model.eval(), tokenizer, False
+    set_seed(seed)
+    model, tokenizer = load_model_and_tokenizer(profile)
+    overrides = {"max_steps": max_steps} if max_steps else {}
+    config = sft_config(profile, lesson=lesson, output_dir=folder.parent / "runs", seed=seed, save_strategy="no",
+                        logging_strategy="no", **overrides)
+    train(sft_trainer(model, tokenizer, config, train_rows), resume=False)
+    save_model(model, tokenizer, folder, wanted)
+    return model.eval(), tokenizer, True

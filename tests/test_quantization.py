@@ -143,3 +143,26 @@ def test_qlora_trains_on_the_cpu_and_keeps_training_after_a_resume(tmp_path):
     now = dict(trainer.model.named_parameters())
     assert all(now[name] is p for name, p in trainable.items())
     assert any(not torch.equal(now[name], after_one[name]) for name in trainable if "lora_B" in name)
+
+
+def test_a_saved_qlora_adapter_is_reused_and_an_interrupted_run_is_finished_by_a_second_call(tmp_path):
+    from course_lib import quantization
+
+    rows = without_system_prompt(load_tickets(data_path("tickets", "train_curated.jsonl"))[:32])
+    folder = tmp_path / "adapter"
+    model, _, status = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2, stop_at=1)
+    assert model is None and "stopped at step 1 of 2" in status
+    assert not (folder / training.SETTINGS_FILE).exists() and training.last_checkpoint(tmp_path / "runs")
+    model, tokenizer, status = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2, stop_at=1)
+    assert status.startswith("resumed from a checkpoint to step 2") and (folder / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "runs").exists()  # checkpoints removed once the adapter is saved
+    assert {p.dtype for p in model.parameters() if p.requires_grad} <= {torch.float32}
+    batch = tokenizer(["My order has not arrived."], return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**batch).logits
+    again, _, status = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2)
+    assert status.startswith("loaded")
+    with torch.no_grad():
+        assert torch.equal(again(**batch).logits, expected)
+    assert training.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2))
+    assert not training.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2, seed=1))

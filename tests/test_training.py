@@ -305,3 +305,39 @@ def test_prepare_tokenizer_leaves_other_templates_to_preflight(tmp_path, model, 
     assert tok.chat_template == other
     with pytest.raises(training.PreflightError, match="generation"):
         training.preflight(model, tok, small_config(tmp_path), rows[:2])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# saved weights, reused by later lessons
+
+
+def test_settings_are_compared_exactly_and_a_damaged_file_means_train_again(tmp_path, rows):
+    settings = training.full_sft_settings(TINY, rows, max_steps=2)
+    assert not training.saved_with(tmp_path, settings)  # nothing saved yet
+    training.write_settings(tmp_path, settings)
+    assert training.saved_with(tmp_path, settings)
+    assert not training.saved_with(tmp_path, training.full_sft_settings(TINY, rows[:-1], max_steps=2))  # other rows
+    assert not training.saved_with(tmp_path, training.full_sft_settings(TINY, rows, max_steps=3))
+    (tmp_path / training.SETTINGS_FILE).write_text("{not json")
+    assert not training.saved_with(tmp_path, settings)
+
+
+def test_a_saved_full_sft_model_is_reused_only_with_the_same_settings(tmp_path, rows):
+    import torch
+
+    folder = tmp_path / "model"
+    model, tokenizer, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2)
+    assert trained and (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    assert not any(folder.glob("*.bin")) and not any(folder.glob("*.pt"))  # safetensors only
+    batch = tokenizer(["My order has not arrived."], return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**batch).logits
+        shipped = fresh_model()(**batch).logits
+    assert not torch.equal(expected, shipped)  # it was trained
+    again, _, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2)
+    assert not trained and not again.training
+    with torch.no_grad():
+        assert torch.equal(again(**batch).logits, expected)
+    _, _, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2, seed=1)
+    assert trained  # another seed is another model: trained again, and saved over the old one
+    assert training.saved_with(folder, training.full_sft_settings(TINY, rows, max_steps=2, seed=1))
