@@ -77,8 +77,13 @@ def generate_ids(
     max_new_tokens: int = 64,
     batch_size: int = 16,
     system: str | None = None,
+    temperature: float = 0.0,  # 0: greedy; above 0: sample from the model's distribution (seed torch first)
 ) -> list[tuple[list[int], bool]]:
-    """Greedy answers to `prompts` (user strings or conversations) as token ids cut before EOS, each with a flag: did it end with EOS?"""
+    """Answers to `prompts` (user strings or conversations) as token ids cut before EOS, each with a flag: did it end with EOS?
+
+    Greedy by default. With a temperature, each token is drawn from the whole softmax(logits / temperature), with
+    no top-k or top-p cut, so the answers show how often the model would write each kind of answer.
+    """
     import torch
 
     conversations = [prompt_messages(p, system) if isinstance(p, str) else list(p) for p in prompts]
@@ -87,6 +92,10 @@ def generate_ids(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
     if eos_id is None:
         raise ValueError("the tokenizer has no EOS token, so generation could not stop; set tokenizer.eos_token.")
+    if temperature < 0:
+        raise ValueError(f"temperature must be 0 (greedy) or positive; got {temperature}")
+    sampling = (dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0
+                else dict(do_sample=False))
     device = next(model.parameters()).device
     results: list[tuple[list[int], bool]] = []
     was_training = model.training
@@ -103,7 +112,7 @@ def generate_ids(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
                     max_new_tokens=max_new_tokens,
-                    do_sample=False,
+                    **sampling,
                     eos_token_id=eos_id,
                     pad_token_id=pad_id,
                 )
@@ -123,7 +132,9 @@ def generate(
     max_new_tokens: int = 64,
     batch_size: int = 16,
     system: str | None = None,
+    temperature: float = 0.0,  # 0: greedy; above 0: sampled (see generate_ids)
 ) -> list[str]:
-    """Greedy answers to `prompts` (user strings or conversations) as text, batched with left padding, cut at EOS."""
-    results = generate_ids(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, system=system)
+    """Answers to `prompts` (user strings or conversations) as text, batched with left padding, cut at EOS; greedy by default."""
+    results = generate_ids(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, system=system,
+                           temperature=temperature)
     return [tokenizer.decode(ids, skip_special_tokens=True) for ids, _ in results]

@@ -219,3 +219,88 @@ def test_a_malformed_row_names_file_line_and_field(tmp_path, bad_line, message):
 def test_a_missing_file_names_the_command_that_rebuilds_it(tmp_path):
     with pytest.raises(PreferenceError, match="python -m course_lib.datafiles"):
         dpo.load_preferences(tmp_path / "nope.jsonl")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the fault rule, the habits it measures, and the trainer's settings
+
+
+def test_the_rule_sees_each_shipped_fault_and_nothing_in_the_chosen_answers():
+    from course_lib.preferences import answer_faults
+
+    for row in dpo.load_preferences(PREFERENCES):
+        assert answer_faults(row["chosen"][0]["content"]) == [], row["id"]
+        expected = [] if row["fault"] == "wrong_field" else [row["fault"]]  # a wrong field needs the label
+        assert answer_faults(row["rejected"][0]["content"]) == expected, row["id"]
+
+
+@pytest.mark.parametrize(("answer", "faults"), [
+    ('{"summary":"Order lost."}', []),
+    ('  {"summary":"Order lost."}\n', []),
+    ('Sure! {"summary":"Order lost."}', ["prose_wrapped"]),
+    ('{"summary":"Order lost, call +1 415 555 0133."} Thanks!', ["prose_wrapped", "leaked_pii"]),
+    ('{"summary":"' + "x" * 121 + '"}', ["verbose"]),
+    ('{"summary":"Order lost."', ["invalid_json"]),
+    ("[1, 2]", ["invalid_json"]),
+    ("", ["invalid_json"]),
+])
+def test_answer_faults_by_hand(answer, faults):
+    from course_lib.preferences import answer_faults
+
+    assert answer_faults(answer) == faults
+
+
+def test_with_bad_habits_changes_the_share_asked_and_keeps_the_rest():
+    from course_lib.preferences import TARGETED_FAULTS, answer_faults, with_bad_habits
+    from course_lib.tickets import load_tickets, without_system_prompt
+
+    rows = without_system_prompt(load_tickets(data_path("tickets", "dev.jsonl")))
+    changed = with_bad_habits(rows, share=0.5, seed=1)
+    assert len(changed) == len(rows) and changed == with_bad_habits(rows, share=0.5, seed=1)
+    faulty = [r for r in changed if "fault" in r]
+    assert 0.4 < len(faulty) / len(rows) < 0.6
+    assert {r["fault"] for r in faulty} == set(TARGETED_FAULTS)
+    for row in faulty:
+        assert answer_faults(row["messages"][-1]["content"]) == [row["fault"]], row["id"]
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+    assert [r for r in changed if "fault" not in r] == [r for r, c in zip(rows, changed) if "fault" not in c]
+    assert with_bad_habits(rows, share=0.0) == rows
+    with pytest.raises(ValueError, match="share must be between 0 and 1"):
+        with_bad_habits(rows, share=1.5)
+
+
+def test_trl_rows_drop_the_system_turn_unless_asked():
+    rows = dpo.load_preferences(PREFERENCES)[:3]
+    plain = dpo.trl_rows(rows)
+    assert all(set(r) == {"prompt", "chosen", "rejected"} for r in plain)
+    assert all([t["role"] for t in r["prompt"]] == ["user"] for r in plain)
+    assert dpo.trl_rows(rows, system_prompt=True)[0]["prompt"] == rows[0]["prompt"]
+
+
+def test_dpo_config_follows_the_profile_and_overrides():
+    from course_lib import PROFILES
+
+    config = dpo.dpo_config(PROFILES["tiny"], beta=0.5, output_dir="unused", max_steps=7, learning_rate=1e-3)
+    assert (config.beta, config.max_steps, config.learning_rate) == (0.5, 7, 1e-3)
+    assert not config.bf16 and not config.fp16 and config.use_cpu, "the tiny profile trains in float32 on the CPU"
+    assert config.loss_type == ["sigmoid"] and config.precompute_ref_log_probs
+    assert config.per_device_train_batch_size == PROFILES["tiny"].batch_size // 2, "two answers a pair"
+    t4 = dpo.dpo_config(PROFILES["t4"], output_dir="unused", max_steps=7)
+    assert t4.fp16 and not t4.bf16 and not t4.use_cpu
+    with pytest.raises(KeyError, match="no step budget for lesson '99'"):
+        dpo.dpo_config(PROFILES["tiny"], lesson="99", output_dir="unused")
+
+
+def test_sampled_generation_is_seeded_and_differs_from_greedy():
+    from course_lib.chat import generate
+
+    model, tokenizer = tiny_model()
+    prompts = ["My order never came.", "The app crashes."]
+    torch.manual_seed(0)
+    first = generate(model, tokenizer, prompts, max_new_tokens=12, temperature=1.0)
+    torch.manual_seed(0)
+    assert generate(model, tokenizer, prompts, max_new_tokens=12, temperature=1.0) == first
+    assert generate(model, tokenizer, prompts, max_new_tokens=12) == generate(model, tokenizer, prompts, max_new_tokens=12)
+    assert first != generate(model, tokenizer, prompts, max_new_tokens=12)
+    with pytest.raises(ValueError, match="temperature must be 0"):
+        generate(model, tokenizer, prompts, temperature=-1.0)
