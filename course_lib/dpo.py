@@ -208,3 +208,87 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
     )
     settings.update(overrides)
     return DPOConfig(**settings)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lesson 06's models, step by step and as one call for lesson 07
+
+HABIT_SHARE, HABIT_STEPS = 0.75, 60  # lesson 06: three answers in four with a habit, 60 LoRA steps on them
+
+
+def model_with_habits(model, tokenizer, profile: Profile, train_rows: Sequence[dict], *, share: float = HABIT_SHARE,
+                      max_steps: int = HABIT_STEPS, output_dir: str | Path, seed: int = 0):
+    """`model` after a short LoRA run on `train_rows` with bad habits (`preferences.with_bad_habits`), merged. Lesson 06."""
+    from course_lib import lora
+    from course_lib.preferences import with_bad_habits
+
+    habit_rows = with_bad_habits(list(train_rows), share=share, seed=seed)
+    trainer = lora.fine_tune(model, tokenizer, profile, habit_rows, lesson="06", output_dir=output_dir, seed=seed,
+                             train_tokens=False, max_steps=max_steps)
+    return trainer.model.merge_and_unload()
+
+
+def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, beta: float = 0.1,
+                output_dir: str | Path, seed: int = 0, **overrides):
+    """TRL's DPOTrainer with a fresh LoRA adapter on `model`, on the first pairs: each pair is seen once. Lesson 06.
+
+    With a `peft_config`, TRL computes the reference by running the same model with the adapter switched off.
+    """
+    from datasets import Dataset
+    from trl import DPOTrainer
+
+    from course_lib import lora
+    from course_lib.profiles import set_seed
+
+    set_seed(seed)  # the adapter's A matrices and the order of the pairs
+    config = dpo_config(profile, beta=beta, output_dir=output_dir, seed=seed, **overrides)
+    used = Dataset.from_list(list(pairs[: config.max_steps * config.per_device_train_batch_size]))
+    return DPOTrainer(model=model, args=config, train_dataset=used, processing_class=tokenizer,
+                      peft_config=lora.lora_config(profile))
+
+
+def model_settings(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[dict], *, beta: float = 0.1,
+                   seed: int = 0) -> dict:
+    """Everything that decides lesson 06's DPO model, as a JSON-able dict (rows and pairs as hashes)."""
+    import hashlib
+    import json
+
+    from course_lib import lora
+    from course_lib.training import rows_fingerprint
+
+    config = dpo_config(profile, beta=beta, output_dir=".", seed=seed)
+    return {"method": "dpo", "sft": lora.adapter_settings(profile, train_rows, lesson="04", seed=0, rank=None,
+                                                          targets="all-linear", train_tokens=True, max_steps=None),
+            "habit_share": HABIT_SHARE, "habit_steps": HABIT_STEPS, "beta": beta, "max_steps": config.max_steps,
+            "learning_rate": config.learning_rate, "pairs_per_step": config.per_device_train_batch_size,
+            "seed": seed, "habit_rows": rows_fingerprint(train_rows),
+            "pairs": hashlib.sha256(json.dumps(list(pairs), sort_keys=True).encode()).hexdigest()}
+
+
+def load_or_train(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[dict], *, folder: str | Path,
+                  beta: float = 0.1, seed: int = 0):
+    """Lesson 06's DPO model (merged) from `folder` if it was made with the same settings; else make and save it.
+
+    Making it repeats lesson 06: lesson 04's adapter (`lora.load_or_train`, from build/04_lora/adapter when saved),
+    merged; bad habits (`model_with_habits`); DPO with a LoRA adapter, merged. Returns (model in eval mode,
+    tokenizer, True if it was trained now).
+    """
+    from course_lib import lora, training
+    from course_lib.models import load_local_model, load_model_and_tokenizer
+    from course_lib.paths import build_path
+
+    folder = Path(folder)
+    wanted = model_settings(profile, train_rows, pairs, beta=beta, seed=seed)
+    if training.saved_with(folder, wanted):
+        model, tokenizer = load_local_model(folder, dtype=profile.dtype)
+        return (model.to("cuda") if profile.needs_cuda else model).eval(), tokenizer, False
+    base, tokenizer = load_model_and_tokenizer(profile)
+    sft_lora, _ = lora.load_or_train(base, tokenizer, profile, train_rows, folder=build_path("04_lora", "adapter"),
+                                     lesson="04")
+    runs = folder.parent / "runs"
+    sft = model_with_habits(sft_lora.merge_and_unload(), tokenizer, profile, train_rows, output_dir=runs, seed=seed)
+    trainer = dpo_trainer(sft, tokenizer, profile, pairs, beta=beta, output_dir=runs, seed=seed)
+    trainer.train()
+    model = trainer.model.merge_and_unload()
+    training.save_model(model, tokenizer, folder, wanted)
+    return model.eval(), tokenizer, True

@@ -304,3 +304,33 @@ def test_sampled_generation_is_seeded_and_differs_from_greedy():
     assert first != generate(model, tokenizer, prompts, max_new_tokens=12)
     with pytest.raises(ValueError, match="temperature must be 0"):
         generate(model, tokenizer, prompts, temperature=-1.0)
+
+
+def test_model_settings_change_with_what_decides_the_model():
+    from course_lib import PROFILES
+    from course_lib.tickets import load_tickets, without_system_prompt
+
+    rows = without_system_prompt(load_tickets(data_path("tickets", "dev.jsonl")))
+    pairs = dpo.trl_rows(dpo.load_preferences(PREFERENCES)[:20])
+    settings = dpo.model_settings(PROFILES["tiny"], rows, pairs)
+    assert json.loads(json.dumps(settings)) == settings
+    assert settings == dpo.model_settings(PROFILES["tiny"], rows, pairs)
+    assert settings != dpo.model_settings(PROFILES["tiny"], rows, pairs, beta=0.5)
+    assert settings != dpo.model_settings(PROFILES["tiny"], rows, pairs[:-1])
+    assert settings != dpo.model_settings(PROFILES["tiny"], rows[:-1], pairs)
+    assert settings["max_steps"] == PROFILES["tiny"].max_steps["06"]
+
+
+def test_load_or_train_reuses_a_model_saved_with_the_same_settings(tmp_path):
+    from course_lib import PROFILES, training
+    from course_lib.tickets import load_tickets, without_system_prompt
+
+    rows = without_system_prompt(load_tickets(data_path("tickets", "dev.jsonl")))
+    pairs = dpo.trl_rows(dpo.load_preferences(PREFERENCES)[:20])
+    model, tokenizer = tiny_model()
+    with torch.no_grad():
+        model.model.norm.weight.mul_(0.5)  # a model that differs from the base one, to tell them apart
+    folder = training.save_model(model, tokenizer, tmp_path / "model", dpo.model_settings(PROFILES["tiny"], rows, pairs))
+    loaded, _, trained_now = dpo.load_or_train(PROFILES["tiny"], rows, pairs, folder=folder)
+    assert not trained_now
+    assert torch.equal(loaded.model.norm.weight, model.model.norm.weight)
