@@ -274,14 +274,13 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[
     tokenizer, True if it was trained now).
     """
     from course_lib import lora, training
-    from course_lib.models import load_local_model, load_model_and_tokenizer
+    from course_lib.models import load_model_and_tokenizer
     from course_lib.paths import build_path
 
     folder = Path(folder)
     wanted = model_settings(profile, train_rows, pairs, beta=beta, seed=seed)
     if training.saved_with(folder, wanted):
-        model, tokenizer = load_local_model(folder, dtype=profile.dtype)
-        return (model.to("cuda") if profile.needs_cuda else model).eval(), tokenizer, False
+        return (*training.load_saved(profile, folder), False)
     base, tokenizer = load_model_and_tokenizer(profile)
     sft_lora, _ = lora.load_or_train(base, tokenizer, profile, train_rows, folder=build_path("04_lora", "adapter"),
                                      lesson="04")

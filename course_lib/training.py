@@ -602,6 +602,14 @@ def save_model(model, tokenizer, folder: str | Path, settings: dict) -> Path:
     return folder
 
 
+def load_saved(profile: Profile, folder: str | Path):
+    """A full model and tokenizer saved by `save_model`, on the profile's device, in eval mode."""
+    from course_lib.models import load_local_model
+
+    model, tokenizer = load_local_model(folder, dtype=profile.dtype)
+    return (model.to("cuda") if profile.needs_cuda else model).eval(), tokenizer
+
+
 def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, lesson: str = "03",
                   seed: int = 0, max_steps: int | None = None):
     """Lesson 03's fully fine-tuned model from `folder` if it was trained with the same settings; else train and save it.
@@ -610,16 +618,13 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
     training it again. Training starts from the profile's base model with lesson 03's settings (`sft_config`, no
     checkpoints). Returns (model in eval mode, tokenizer, True if it was trained now).
     """
-    from course_lib.models import load_local_model, load_model_and_tokenizer
+    from course_lib.models import load_model_and_tokenizer
     from course_lib.profiles import set_seed
 
     folder = Path(folder)
     wanted = full_sft_settings(profile, train_rows, lesson=lesson, seed=seed, max_steps=max_steps)
     if saved_with(folder, wanted):
-        model, tokenizer = load_local_model(folder, dtype=profile.dtype)
-        if profile.needs_cuda:
-            model = model.to("cuda")
-        return model.eval(), tokenizer, False
+        return (*load_saved(profile, folder), False)
     set_seed(seed)
     model, tokenizer = load_model_and_tokenizer(profile)
     overrides = {"max_steps": max_steps} if max_steps else {}
