@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from course_lib.chat import generate, prompt_text
+from course_lib.chat import GENERATION_BATCH_SIZE, generate, prompt_text
 from course_lib.evaluation import Report, gold_labels, prompts_of, score_answers
 from course_lib.tickets import SYSTEM_PROMPT, TAXONOMY
 
@@ -230,7 +230,7 @@ class BaselineResult:
 
 
 def run_baseline(model, tokenizer, rows: Sequence[dict], prompts: Sequence[Sequence[dict]], *, name: str,
-                 batch_size: int = 16, max_new_tokens: int = ANSWER_TOKENS, n_boot: int = 1000) -> BaselineResult:
+                 batch_size: int = GENERATION_BATCH_SIZE, max_new_tokens: int = ANSWER_TOKENS, n_boot: int = 1000) -> BaselineResult:
     """Greedy answers to `prompts`, scored against the gold labels of `rows`, with latency per request. Lesson 01 (07 reuses it).
 
     The prompts are checked against the model's context first. Latency is the wall time of batched generation

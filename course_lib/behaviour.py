@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from course_lib.chat import GENERATION_BATCH_SIZE
 from course_lib.evaluation import prompts_of
 from course_lib.rawpool import PII_SENTENCES, fake_pii
 from course_lib.tickets import CLOSINGS, NAMES, PRIORITIES
@@ -251,7 +252,7 @@ def _record(result: CheckResult, status: str, failure: Failure) -> None:
     result.failures.append(failure)
 
 
-def model_answerer(model, tokenizer, *, max_new_tokens: int = 96, batch_size: int = 16) -> Answer:
+def model_answerer(model, tokenizer, *, max_new_tokens: int = 96, batch_size: int = GENERATION_BATCH_SIZE) -> Answer:
     """An `answer(prompts)` function that asks a local model for greedy answers (course_lib.chat.generate). Lesson 07."""
     from course_lib.chat import generate
 

@@ -57,6 +57,12 @@ def render_chat(messages: Sequence[dict], add_generation_prompt: bool = False) -
     return "".join(parts)
 
 
+# Prompts answered at once by `generate` and everything built on it (evaluation, baselines, behaviour tests, the
+# local judge). A larger batch spreads each decoding step over more answers: on 2 CPU cores the tiny model answers
+# 200 gold tickets in 7.9 s at 32 against 10.5 s at 16.
+GENERATION_BATCH_SIZE = 32
+
+
 def prompt_messages(user: str, system: str | None = None) -> list[dict]:
     """A one-turn conversation: an optional system message and the user's message."""
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
@@ -75,7 +81,7 @@ def generate_ids(
     tokenizer,
     prompts: Sequence[str | Sequence[dict]],
     max_new_tokens: int = 64,
-    batch_size: int = 16,
+    batch_size: int = GENERATION_BATCH_SIZE,
     system: str | None = None,
     temperature: float = 0.0,  # 0: greedy; above 0: sample from the model's distribution (seed torch first)
 ) -> list[tuple[list[int], bool]]:
@@ -130,7 +136,7 @@ def generate(
     tokenizer,
     prompts: Sequence[str | Sequence[dict]],
     max_new_tokens: int = 64,
-    batch_size: int = 16,
+    batch_size: int = GENERATION_BATCH_SIZE,
     system: str | None = None,
     temperature: float = 0.0,  # 0: greedy; above 0: sampled (see generate_ids)
 ) -> list[str]:

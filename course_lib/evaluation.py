@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from course_lib.chat import GENERATION_BATCH_SIZE
 from course_lib.tickets import CATEGORIES, KEY_ORDER, validate_ticket
 
 LABEL_FIELDS = tuple(k for k in KEY_ORDER if k != "summary")  # fields with one right answer
@@ -207,7 +208,7 @@ def prompts_of(rows: Sequence[dict]) -> list[list[dict]]:
     return [[m for m in row["messages"] if m["role"] != "assistant"] for row in rows]
 
 
-def evaluate(model, tokenizer, rows: Sequence[dict], *, batch_size: int = 32, max_new_tokens: int = 96,
+def evaluate(model, tokenizer, rows: Sequence[dict], *, batch_size: int = GENERATION_BATCH_SIZE, max_new_tokens: int = 96,
              n_boot: int = 1000) -> Report:
     """Greedy answers of `model` to ticket rows (e.g. the gold set), scored with intervals."""
     from course_lib.chat import generate

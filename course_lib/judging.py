@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_lib.chat import GENERATION_BATCH_SIZE
 from course_lib.jsonl import read_jsonl
 from course_lib.judgements import GOOD_FROM
 from course_lib.paths import data_path
@@ -156,7 +157,7 @@ class Judge:
 class LocalJudge(Judge):
     """A transformers model in this process as the judge: greedy replies through `course_lib.chat.generate`. Lesson 07."""
 
-    def __init__(self, model, tokenizer, *, max_new_tokens: int = 32, batch_size: int = 16):
+    def __init__(self, model, tokenizer, *, max_new_tokens: int = 32, batch_size: int = GENERATION_BATCH_SIZE):
         self.model = model
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens  # a JSON verdict needs few tokens

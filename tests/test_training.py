@@ -104,19 +104,38 @@ def test_label_mask_check_fails_when_the_prompt_is_trained_on(tmp_path, rows, to
         training.check_label_mask(trainer, rows[:4])
 
 
-def test_plain_loss_equals_trls_fused_loss(tmp_path, rows, tokenizer):
-    # the course's trainer computes the loss from the full logits; TRL's own compute_loss uses its fused LM head
+@pytest.mark.parametrize("wrapper", ["none", "lora with token rows"])
+def test_plain_loss_equals_trls_fused_loss_and_the_models_own(tmp_path, rows, tokenizer, wrapper):
+    # the course's trainer applies the LM head to the trained positions alone; TRL's own compute_loss uses its fused
+    # LM head, and the model's own loss (used for evaluation) scores every position
     import torch
+    from peft import get_peft_model
     from trl import SFTTrainer
 
-    trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path), rows[:8])
+    from course_lib import lora
+
+    model = fresh_model()
+    if wrapper != "none":
+        model = get_peft_model(model, lora.lora_config(TINY, rank=4, targets="all-linear",
+                                                       token_ids=lora.answer_token_ids(tokenizer, rows[:8])))
+        torch.manual_seed(0)
+        for name, weight in model.named_parameters():  # B starts at 0; move it so that the adapter changes the loss
+            if "lora_B" in name:
+                weight.data.normal_(0, 0.1)
+    trainer = training.sft_trainer(model, tokenizer, small_config(tmp_path), rows[:8])
     assert isinstance(trainer, SFTTrainer)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(8)])
     model = trainer.model.train()
     with torch.no_grad():
         ours = trainer.compute_loss(model, dict(batch))
-        trls = SFTTrainer.compute_loss(trainer, model, dict(batch))
-    assert float(ours) == pytest.approx(float(trls), abs=1e-5)
+        # TRL's fused head reads lm_head.bias, which peft's wrapper of trained token rows lacks: plain model only
+        trls = SFTTrainer.compute_loss(trainer, model, dict(batch)) if wrapper == "none" else None
+        models_own, _ = trainer.compute_loss(model, dict(batch), return_outputs=True)
+        halved = trainer.compute_loss(model, dict(batch), num_items_in_batch=2 * (batch["labels"][:, 1:] != -100).sum())
+    if trls is not None:
+        assert float(ours) == pytest.approx(float(trls), abs=1e-5)
+    assert float(ours) == pytest.approx(float(models_own), abs=1e-5)
+    assert float(halved) == pytest.approx(float(ours) / 2, abs=1e-5)  # gradient accumulation divides by all its tokens
     assert 1.0 < float(ours) < 10.0  # a real cross-entropy of the untrained model on the answers
 
 
