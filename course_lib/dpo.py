@@ -15,10 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from trl import DPOTrainer
+
 from course_lib.chat import prompt_messages
 from course_lib.jsonl import read_jsonl
 from course_lib.preferences import PreferenceError, check_preference_row
 from course_lib.profiles import Profile
+from course_lib.training import PLAIN_HEAD_MODEL_TYPES
 
 if TYPE_CHECKING:
     import torch
@@ -26,8 +29,9 @@ if TYPE_CHECKING:
 Conversation = Sequence[dict]  # chat turns: {"role": ..., "content": ...}
 
 # DPO learning rates of a LoRA adapter per profile. On the tiny model 5e-3 wrecked it within 50 steps (its answers
-# turned to noise) and 5e-4 removed its habits in 40; Hub models take the usual LoRA-DPO rate.
-LEARNING_RATES = {"tiny": 5e-4, "t4": 5e-5, "large": 5e-5}
+# turned to noise); 1e-3 removes most of lesson 06's habits in 20 steps, where 5e-4 needed 40. Hub models take the
+# usual LoRA-DPO rate.
+LEARNING_RATES = {"tiny": 1e-3, "t4": 5e-5, "large": 5e-5}
 
 
 def dpo_loss(
@@ -189,9 +193,11 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
                seed: int = 0, **overrides):
     """TRL's `DPOConfig` from the profile: the shared run settings of `training.run_settings`, plus DPO's own. Lesson 06.
 
-    The reference log-probabilities are computed once before training (precompute_ref_log_probs), which saves a
-    forward pass per step when the run sees each pair more than once. A step takes half the profile's SFT batch in
-    pairs, so that it holds as many answers as an SFT step. Overrides win over the profile.
+    Each pair is seen once, so the reference log-probabilities are computed in the step that uses them, with the
+    adapter switched off, through the same plain LM head as the policy's (`PlainHeadDPOTrainer`); computing them
+    all before training (`precompute_ref_log_probs`) pays off only when pairs are seen more than once. A step takes
+    half the profile's SFT batch in pairs, so that it holds as many answers as an SFT step. Overrides win over the
+    profile.
     """
     from trl import DPOConfig
 
@@ -203,7 +209,7 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
         beta=beta,  # how far the policy may move from the reference: small beta, weak pull back
         loss_type="sigmoid",  # the loss of the DPO paper, as dpo_loss writes it
         learning_rate=LEARNING_RATES.get(profile.name, 5e-6),
-        precompute_ref_log_probs=True,
+        precompute_ref_log_probs=False,  # the reference runs in each step, with the adapter off
         save_strategy="no",
     )
     settings.update(overrides)
@@ -213,7 +219,7 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
 # ---------------------------------------------------------------------------------------------------------
 # Lesson 06's models, step by step and as one call for lesson 07
 
-HABIT_SHARE, HABIT_STEPS = 0.75, 60  # lesson 06: three answers in four with a habit, 60 LoRA steps on them
+HABIT_SHARE, HABIT_STEPS = 0.75, 40  # lesson 06: three answers in four with a habit, 40 LoRA steps on them
 
 
 def model_with_habits(model, tokenizer, profile: Profile, train_rows: Sequence[dict], *, share: float = HABIT_SHARE,
@@ -228,14 +234,70 @@ def model_with_habits(model, tokenizer, profile: Profile, train_rows: Sequence[d
     return trainer.model.merge_and_unload()
 
 
+def plain_lm_head(causal_lm) -> None:
+    """Make `causal_lm(..., labels=..., fused_lm_head=True)` score the labelled positions from plain logits. Lesson 06.
+
+    TRL 1.x patches the model with a fused LM head (`trl.trainer.utils.add_fused_lm_head`) that never builds the
+    full logits. Off a Triton GPU it scores every position, the prompt and padding too, in chunks, and on a CPU
+    a forward and backward pass of the tiny model then takes about 2.3x as long as one that applies the head
+    to the answer positions alone. This wraps the model's (already patched) forward: with `fused_lm_head=True` it
+    applies the LM head to the labelled positions only and returns TRL's `FusedCausalLMOutput` with the same
+    fields (tests/test_dpo.py checks each against TRL's to 1e-5); every other call goes to TRL's forward.
+    """
+    import torch
+    from trl.trainer.utils import FusedCausalLMOutput
+
+    fused_forward = causal_lm.forward
+
+    def forward(*args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
+        if not fused_lm_head or shift_labels is not None or kwargs.get("output_router_logits"):
+            return fused_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
+                                 num_items_in_batch=num_items_in_batch, **kwargs)
+        kwargs["use_cache"] = False
+        hidden = causal_lm.get_decoder()(*args, **kwargs).last_hidden_state[:, :-1]
+        targets = labels[:, 1:]  # position t predicts token t + 1
+        mask = targets != -100
+        logits = causal_lm.get_output_embeddings()(hidden[mask]).float()
+        log_softmax = logits.log_softmax(dim=-1)
+        picked = log_softmax.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
+
+        def per_token(values):  # zero where the label is -100, as TRL's fields are
+            return values.new_zeros(mask.shape).masked_scatter(mask, values)
+
+        log_probs = per_token(picked)
+        with torch.no_grad():
+            entropy = per_token(-(log_softmax.exp() * log_softmax).sum(dim=-1))
+            log_sum_sq_probs = per_token(torch.logsumexp(2 * log_softmax, dim=-1))
+            mean_logits = per_token(logits.mean(dim=-1))
+            is_top1 = mask.new_zeros(mask.shape).masked_scatter(mask, logits.argmax(dim=-1) == targets[mask])
+        loss = -log_probs.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
+        return FusedCausalLMOutput(loss=loss, log_probs=log_probs, entropy=entropy, log_sum_sq_probs=log_sum_sq_probs,
+                                   mean_logits=mean_logits, is_top1=is_top1, label_mask=mask)
+
+    causal_lm.forward = forward
+
+
+class PlainHeadDPOTrainer(DPOTrainer):
+    """TRL's `DPOTrainer`, with `plain_lm_head` on its model where that is exact (`PLAIN_HEAD_MODEL_TYPES`). Lesson 06.
+
+    With `precompute_ref_log_probs=True`, the reference log-probabilities computed while the trainer is built still
+    go through TRL's fused head: the head is swapped once the trainer exists.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        causal_lm = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        if causal_lm.config.model_type in PLAIN_HEAD_MODEL_TYPES:
+            plain_lm_head(causal_lm)
+
+
 def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, beta: float = 0.1,
                 output_dir: str | Path, seed: int = 0, **overrides):
-    """TRL's DPOTrainer with a fresh LoRA adapter on `model`, on the first pairs: each pair is seen once. Lesson 06.
+    """A `PlainHeadDPOTrainer` with a fresh LoRA adapter on `model`, on the first pairs: each pair is seen once. Lesson 06.
 
     With a `peft_config`, TRL computes the reference by running the same model with the adapter switched off.
     """
     from datasets import Dataset
-    from trl import DPOTrainer
 
     from course_lib import lora
     from course_lib.profiles import set_seed
@@ -243,8 +305,8 @@ def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, be
     set_seed(seed)  # the adapter's A matrices and the order of the pairs
     config = dpo_config(profile, beta=beta, output_dir=output_dir, seed=seed, **overrides)
     used = Dataset.from_list(list(pairs[: config.max_steps * config.per_device_train_batch_size]))
-    return DPOTrainer(model=model, args=config, train_dataset=used, processing_class=tokenizer,
-                      peft_config=lora.lora_config(profile))
+    return PlainHeadDPOTrainer(model=model, args=config, train_dataset=used, processing_class=tokenizer,
+                               peft_config=lora.lora_config(profile))
 
 
 def model_settings(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[dict], *, beta: float = 0.1,

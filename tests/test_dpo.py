@@ -78,6 +78,57 @@ def test_loss_by_hand_equals_trl_on_random_reference_logps(rows, tmp_path, beta)
         assert value == pytest.approx(logged[key], abs=1e-5), key
 
 
+@pytest.mark.parametrize("with_adapter", [False, True])
+def test_plain_lm_head_equals_trls_fused_head_field_by_field(rows, tmp_path, with_adapter):
+    # PlainHeadDPOTrainer swaps TRL's fused LM head for one that scores the answer positions alone; every field TRL
+    # reads from it, and the gradient of the log-probabilities, must be the same
+    from peft import get_peft_model
+    from trl.trainer.utils import add_fused_lm_head
+
+    from course_lib import lora
+    from course_lib.profiles import PROFILES
+
+    batch = trl_batch(dpo_trainer(rows, tmp_path, beta=0.1))
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+    outputs, gradients = [], []
+    for plain in (False, True):
+        model, _ = tiny_model()
+        add_fused_lm_head(model, outputs=("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1"))
+        if plain:
+            dpo.plain_lm_head(model)
+        if with_adapter:
+            torch.manual_seed(0)
+            model = get_peft_model(model, lora.lora_config(PROFILES["tiny"]))
+            for name, weight in model.named_parameters():  # B starts at 0; move it so that the adapter counts
+                if "lora_B" in name:
+                    weight.data.normal_(0, 0.1)
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
+                    fused_lm_head=True)
+        out.log_probs.sum().backward()
+        outputs.append(out)
+        gradients.append(next(w.grad for name, w in model.named_parameters() if w.requires_grad and "q_proj" in name))
+    trl, ours = outputs
+    assert (ours.label_mask == trl.label_mask).all() and ours.label_mask.sum() > 0
+    for field in ("loss", "log_probs", "mean_logits"):
+        assert torch.allclose(getattr(ours, field), getattr(trl, field), atol=1e-5), field
+    # statistics of the whole distribution, logged or used by WPO only: TRL's streaming formulas (e.g. entropy as
+    # log Z - E[z]) lose about 1e-5 to cancellation near 0
+    for field in ("entropy", "log_sum_sq_probs"):
+        assert torch.allclose(getattr(ours, field), getattr(trl, field), atol=1e-4), field
+    assert (ours.is_top1 == trl.is_top1).all()
+    assert torch.allclose(gradients[1], gradients[0], atol=1e-5)
+    assert (ours.log_probs[~ours.label_mask] == 0).all()  # zero off the answers, as TRL's fields are
+
+
+def test_dpo_trainer_scores_with_the_plain_head(rows, tmp_path):
+    from course_lib.profiles import PROFILES
+
+    model, tokenizer = tiny_model()
+    trainer = dpo.dpo_trainer(model, tokenizer, PROFILES["tiny"], rows, output_dir=tmp_path, max_steps=1)
+    assert isinstance(trainer, dpo.PlainHeadDPOTrainer)
+    assert trainer.model.get_base_model().forward.__qualname__.startswith("plain_lm_head")
+
+
 def test_loss_at_the_reference_is_log_2_and_falls_as_the_chosen_answer_gains():
     logps = torch.tensor([-12.0, -30.0, -7.5])
     losses, chosen_rewards, rejected_rewards = dpo.dpo_loss(logps, logps - 3, logps, logps - 3, beta=0.1)
@@ -283,7 +334,7 @@ def test_dpo_config_follows_the_profile_and_overrides():
     config = dpo.dpo_config(PROFILES["tiny"], beta=0.5, output_dir="unused", max_steps=7, learning_rate=1e-3)
     assert (config.beta, config.max_steps, config.learning_rate) == (0.5, 7, 1e-3)
     assert not config.bf16 and not config.fp16 and config.use_cpu, "the tiny profile trains in float32 on the CPU"
-    assert config.loss_type == ["sigmoid"] and config.precompute_ref_log_probs
+    assert config.loss_type == ["sigmoid"] and not config.precompute_ref_log_probs  # each pair is seen once
     assert config.per_device_train_batch_size == PROFILES["tiny"].batch_size // 2, "two answers a pair"
     t4 = dpo.dpo_config(PROFILES["t4"], output_dir="unused", max_steps=7)
     assert t4.fp16 and not t4.bf16 and not t4.use_cpu
