@@ -242,7 +242,8 @@ def plain_lm_head(causal_lm) -> None:
     a forward and backward pass of the tiny model then takes about 2.3x as long as one that applies the head
     to the answer positions alone. This wraps the model's (already patched) forward: with `fused_lm_head=True` it
     applies the LM head to the labelled positions only and returns TRL's `FusedCausalLMOutput` with the same
-    fields (tests/test_dpo.py checks each against TRL's to 1e-5); every other call goes to TRL's forward.
+    fields (tests/test_dpo.py checks each against TRL's: the log-probabilities, loss and gradients to 1e-5); every
+    other call goes to TRL's forward.
     """
     import torch
     from trl.trainer.utils import FusedCausalLMOutput
