@@ -21,7 +21,7 @@ from course_lib.chat import prompt_messages
 from course_lib.jsonl import read_jsonl
 from course_lib.preferences import PreferenceError, check_preference_row
 from course_lib.profiles import Profile
-from course_lib.training import PLAIN_HEAD_MODEL_TYPES
+from course_lib.training import PLAIN_HEAD_MODEL_TYPES, labelled_logits
 
 if TYPE_CHECKING:
     import torch
@@ -255,10 +255,8 @@ def plain_lm_head(causal_lm) -> None:
             return fused_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
                                  num_items_in_batch=num_items_in_batch, **kwargs)
         kwargs["use_cache"] = False
-        hidden = causal_lm.get_decoder()(*args, **kwargs).last_hidden_state[:, :-1]
-        targets = labels[:, 1:]  # position t predicts token t + 1
-        mask = targets != -100
-        logits = causal_lm.get_output_embeddings()(hidden[mask]).float()
+        logits, targets, mask = labelled_logits(causal_lm, labels, *args, **kwargs)
+        logits = logits.float()
         log_softmax = logits.log_softmax(dim=-1)
         picked = log_softmax.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
 

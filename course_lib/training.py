@@ -184,6 +184,19 @@ def to_dataset(rows: Sequence[dict]) -> Any:
 PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 
 
+def labelled_logits(causal_lm, labels, *args, **decoder_inputs):
+    """(logits, targets, mask): the LM head applied only at the positions that predict a label. Lessons 03 and 06.
+
+    Runs `causal_lm`'s decoder on `args`/`decoder_inputs` (input_ids, attention_mask, ...). Position t predicts
+    token t + 1, so `targets` is `labels` shifted left by one and `mask` marks its entries other than IGNORE_INDEX;
+    `logits` has one row per True entry of `mask`, in order. Exact only for `PLAIN_HEAD_MODEL_TYPES`.
+    """
+    hidden = causal_lm.get_decoder()(*args, **decoder_inputs).last_hidden_state[:, :-1]
+    targets = labels[:, 1:]  # position t predicts token t + 1
+    mask = targets != IGNORE_INDEX
+    return causal_lm.get_output_embeddings()(hidden[mask]), targets, mask
+
+
 class PlainLossSFTTrainer(SFTTrainer):
     """TRL's `SFTTrainer`, with a plain cross-entropy loss over the trained tokens. Lesson 03.
 
@@ -204,11 +217,9 @@ class PlainLossSFTTrainer(SFTTrainer):
                                         num_items_in_batch=num_items_in_batch)
         import torch.nn.functional as F
 
-        hidden = causal_lm.get_decoder()(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                                         position_ids=inputs.get("position_ids")).last_hidden_state
-        targets = inputs["labels"][:, 1:]  # position t predicts token t + 1
-        trained = targets != IGNORE_INDEX
-        logits = causal_lm.get_output_embeddings()(hidden[:, :-1][trained])
+        logits, targets, trained = labelled_logits(causal_lm, inputs["labels"], input_ids=inputs["input_ids"],
+                                                   attention_mask=inputs.get("attention_mask"),
+                                                   position_ids=inputs.get("position_ids"))
         loss = F.cross_entropy(logits.float(), targets[trained], reduction="sum")
         # the model's own loss divides by the trained tokens of the whole accumulated batch when the Trainer says
         return loss / (num_items_in_batch if num_items_in_batch is not None else trained.sum())
