@@ -30,3 +30,12 @@ def pytest_sessionfinish(session, exitstatus):
     if attempts:
         print(f"\nNetwork access was attempted during an offline test run (see {NETGUARD_LOG}):\n{attempts}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The tiny model's tokenizer, shared by the training tests."""
+    from course_lib.models import load_model_and_tokenizer
+    from course_lib.profiles import PROFILES
+
+    return load_model_and_tokenizer(PROFILES["tiny"])[1]

@@ -7,28 +7,18 @@ import torch
 
 from course_lib import lora, training
 from course_lib.memory import lora_trainable_parameters
-from course_lib.models import load_model_and_tokenizer
 from course_lib.paths import data_dir
-from course_lib.profiles import PROFILES, set_seed
+from course_lib.profiles import PROFILES
 from course_lib.tickets import load_tickets, without_system_prompt
 
-TINY = PROFILES["tiny"]
+from tiny_model import TINY, fresh_model
+
 STEPS = dict(max_steps=2, per_device_train_batch_size=4, logging_strategy="no", disable_tqdm=True)
 
 
 @pytest.fixture(scope="module")
 def rows():
     return without_system_prompt(load_tickets(data_dir() / "tickets" / "train_curated.jsonl")[:16])
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_model_and_tokenizer(TINY)[1]
-
-
-def fresh_model():
-    set_seed(0)
-    return load_model_and_tokenizer(TINY)[0]
 
 
 def test_answer_tokens_are_the_answers_and_eos(tokenizer):

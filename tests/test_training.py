@@ -9,29 +9,18 @@ import pytest
 from course_lib import training
 from course_lib.chat import EOS
 from course_lib.hardware import Hardware
-from course_lib.models import load_model_and_tokenizer
 from course_lib.paths import data_dir
-from course_lib.profiles import PROFILES, set_seed
+from course_lib.profiles import PROFILES
 from course_lib.tickets import load_tickets
 
-TINY = PROFILES["tiny"]
+from tiny_model import TINY, fresh_model
+
 T4 = Hardware(cuda=True, gpu_name="Tesla T4", gpu_memory_gb=15.8, bf16=False, cpu_count=2, ram_gb=12.0)
 
 
 @pytest.fixture(scope="module")
 def rows():
     return load_tickets(data_dir() / "tickets" / "train_curated.jsonl")[:32]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_model_and_tokenizer(TINY)[1]
-
-
-def fresh_model():
-    """The tiny model as shipped, seeded, so that every run starts from the same weights."""
-    set_seed(0)
-    return load_model_and_tokenizer(TINY)[0]
 
 
 def small_config(output_dir, **overrides):
