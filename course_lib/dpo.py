@@ -21,7 +21,7 @@ from course_lib.chat import prompt_messages
 from course_lib.jsonl import read_jsonl
 from course_lib.preferences import PreferenceError, check_preference_row
 from course_lib.profiles import Profile
-from course_lib.training import PLAIN_HEAD_MODEL_TYPES, labelled_logits
+from course_lib.training import labelled_logits, plain_head_model
 
 if TYPE_CHECKING:
     import torch
@@ -285,8 +285,8 @@ class PlainHeadDPOTrainer(DPOTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        causal_lm = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        if causal_lm.config.model_type in PLAIN_HEAD_MODEL_TYPES:
+        causal_lm = plain_head_model(self.model)
+        if causal_lm is not None:
             plain_lm_head(causal_lm)
 
 

@@ -184,6 +184,12 @@ def to_dataset(rows: Sequence[dict]) -> Any:
 PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 
 
+def plain_head_model(model):
+    """The causal LM in `model`, unwrapped from peft, if it is a `PLAIN_HEAD_MODEL_TYPES` one, else None. Lesson 03."""
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return causal_lm if causal_lm.config.model_type in PLAIN_HEAD_MODEL_TYPES else None
+
+
 def labelled_logits(causal_lm, labels, *args, **decoder_inputs):
     """(logits, targets, mask): the LM head applied only at the positions that predict a label. Lessons 03 and 06.
 
@@ -211,8 +217,8 @@ class PlainLossSFTTrainer(SFTTrainer):
     """
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a peft wrapper
-        if return_outputs or "labels" not in inputs or causal_lm.config.model_type not in PLAIN_HEAD_MODEL_TYPES:
+        causal_lm = plain_head_model(model)
+        if return_outputs or "labels" not in inputs or causal_lm is None:
             return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
         import torch.nn.functional as F

@@ -13,6 +13,8 @@ from course_lib.models import load_local_model
 from course_lib.paths import data_path
 from course_lib.preferences import PreferenceError
 
+from tiny_model import with_adapter
+
 PREFERENCES = data_path("tickets", "preferences.jsonl")
 GOOD_ROW = {"prompt": [{"role": "user", "content": "My order never came."}],
             "chosen": [{"role": "assistant", "content": '{"category":"shipping/lost_package"}'}],
@@ -78,11 +80,10 @@ def test_loss_by_hand_equals_trl_on_random_reference_logps(rows, tmp_path, beta)
         assert value == pytest.approx(logged[key], abs=1e-5), key
 
 
-@pytest.mark.parametrize("with_adapter", [False, True])
-def test_plain_lm_head_equals_trls_fused_head_field_by_field(rows, tmp_path, with_adapter):
+@pytest.mark.parametrize("adapter", [False, True])
+def test_plain_lm_head_equals_trls_fused_head_field_by_field(rows, tmp_path, adapter):
     # PlainHeadDPOTrainer swaps TRL's fused LM head for one that scores the answer positions alone; every field TRL
     # reads from it, and the gradient of the log-probabilities, must be the same
-    from peft import get_peft_model
     from trl.trainer.utils import add_fused_lm_head
 
     from course_lib import lora
@@ -96,12 +97,8 @@ def test_plain_lm_head_equals_trls_fused_head_field_by_field(rows, tmp_path, wit
         add_fused_lm_head(model, outputs=("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1"))
         if plain:
             dpo.plain_lm_head(model)
-        if with_adapter:
-            torch.manual_seed(0)
-            model = get_peft_model(model, lora.lora_config(PROFILES["tiny"]))
-            for name, weight in model.named_parameters():  # B starts at 0; move it so that the adapter counts
-                if "lora_B" in name:
-                    weight.data.normal_(0, 0.1)
+        if adapter:
+            model = with_adapter(model, lora.lora_config(PROFILES["tiny"]))
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
                     fused_lm_head=True)
         out.log_probs.sum().backward()

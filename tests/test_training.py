@@ -13,7 +13,7 @@ from course_lib.paths import data_dir
 from course_lib.profiles import PROFILES
 from course_lib.tickets import load_tickets
 
-from tiny_model import TINY, fresh_model
+from tiny_model import TINY, fresh_model, with_adapter
 
 T4 = Hardware(cuda=True, gpu_name="Tesla T4", gpu_memory_gb=15.8, bf16=False, cpu_count=2, ram_gb=12.0)
 
@@ -98,19 +98,14 @@ def test_plain_loss_equals_trls_fused_loss_and_the_models_own(tmp_path, rows, to
     # the course's trainer applies the LM head to the trained positions alone; TRL's own compute_loss uses its fused
     # LM head, and the model's own loss (used for evaluation) scores every position
     import torch
-    from peft import get_peft_model
     from trl import SFTTrainer
 
     from course_lib import lora
 
     model = fresh_model()
     if wrapper != "none":
-        model = get_peft_model(model, lora.lora_config(TINY, rank=4, targets="all-linear",
-                                                       token_ids=lora.answer_token_ids(tokenizer, rows[:8])))
-        torch.manual_seed(0)
-        for name, weight in model.named_parameters():  # B starts at 0; move it so that the adapter changes the loss
-            if "lora_B" in name:
-                weight.data.normal_(0, 0.1)
+        model = with_adapter(model, lora.lora_config(TINY, rank=4, targets="all-linear",
+                                                     token_ids=lora.answer_token_ids(tokenizer, rows[:8])))
     trainer = training.sft_trainer(model, tokenizer, small_config(tmp_path), rows[:8])
     assert isinstance(trainer, SFTTrainer)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(8)])
