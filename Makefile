@@ -11,6 +11,9 @@ TORCH_VERSION := 2.13.0
 LAB_ARGS ?=
 # extra pytest flags, e.g. PYTEST_ARGS="-k profiles -x"
 PYTEST_ARGS ?=
+# `make perturb`: how to compute (knobs joined by commas: native, avx2, generic, 1thread, seed+N) and which lessons
+PERTURB ?= avx2
+LESSONS ?=
 
 BIN := $(VENV)/bin
 # JupyterLab refuses to start as root (containers, some cloud machines) unless told it may
@@ -18,7 +21,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb solutions/*.ipynb))
 
-.PHONY: help setup lab test notebooks sync clean distclean
+.PHONY: help setup lab test notebooks perturb claims sync clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -46,7 +49,13 @@ test: setup  ## run the unit tests and execute every notebook, offline
 
 notebooks: setup  ## execute every notebook into build/notebooks, outputs included
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/jupyter nbconvert --to notebook --execute \
-		--ExecutePreprocessor.timeout=600 --output-dir build/notebooks $(NOTEBOOKS)
+		--ExecutePreprocessor.timeout=3600 --output-dir build/notebooks $(NOTEBOOKS)
+
+perturb: setup  ## run lessons and numeric tests as another CPU would, e.g. PERTURB=avx2,seed+1 LESSONS="03 04"
+	$(BIN)/python benchmarks/perturb.py run $(PERTURB) $(LESSONS)
+
+claims: setup  ## rewrite benchmarks/claims.md from every recorded perturb run
+	$(BIN)/python benchmarks/perturb.py table
 
 sync: setup  ## strip outputs from notebooks and rewrite their Colab badge and install cell
 	$(BIN)/python -m course_lib.nbtools sync $(NOTEBOOKS)

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Sequence
 from trl import DPOTrainer
 
 from course_lib.chat import prompt_messages
+from course_lib.checks import positive_number, whole_number
 from course_lib.jsonl import read_jsonl
 from course_lib.preferences import PreferenceError, check_preference_row
-from course_lib.profiles import Profile
+from course_lib.profiles import Profile, course_seed
 from course_lib.training import labelled_logits, plain_head_model
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ def sequence_logps(
     if len(prompts) != len(completions):
         raise ValueError(f"got {len(prompts)} prompts and {len(completions)} completions; "
                          "pass one completion per prompt")
+    whole_number("batch_size", batch_size, "Pass the rows scored at once, e.g. batch_size=8.")
     # 1) tokens of prompt + completion, and a mask that is 1 on the completion's tokens
     sequences = []
     for i, (prompt, completion) in enumerate(zip(prompts, completions)):
@@ -203,6 +205,8 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
 
     from course_lib.training import run_settings
 
+    positive_number("beta", beta, "It is how strongly the policy is held near the reference: typical values are "
+                                  "0.01 to 0.5, and lesson 06 uses 0.1.")
     settings = run_settings(profile, lesson, output_dir=output_dir, seed=seed, max_steps=overrides.pop("max_steps", None))
     settings.update(
         per_device_train_batch_size=max(1, profile.batch_size // 2),  # pairs: two answers each, as many as in SFT
@@ -301,6 +305,10 @@ def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, be
     from course_lib import lora
     from course_lib.profiles import set_seed
 
+    if not pairs:
+        raise ValueError("pairs is empty: DPO needs preference pairs to train on. Lesson 06 reads them from "
+                         "data/tickets/preferences.jsonl (load_preferences, then trl_rows); check that file, and any "
+                         "slice applied to the pairs since.")
     set_seed(seed)  # the adapter's A matrices and the order of the pairs
     config = dpo_config(profile, beta=beta, output_dir=output_dir, seed=seed, **overrides)
     used = Dataset.from_list(list(pairs[: config.max_steps * config.per_device_train_batch_size]))
@@ -322,7 +330,7 @@ def model_settings(profile: Profile, train_rows: Sequence[dict], pairs: Sequence
                                                           targets="all-linear", train_tokens=True, max_steps=None),
             "habit_share": HABIT_SHARE, "habit_steps": HABIT_STEPS, "beta": beta, "max_steps": config.max_steps,
             "learning_rate": config.learning_rate, "pairs_per_step": config.per_device_train_batch_size,
-            "seed": seed, "habit_rows": rows_fingerprint(train_rows),
+            "seed": course_seed(seed), "habit_rows": rows_fingerprint(train_rows),
             "pairs": hashlib.sha256(json.dumps(list(pairs), sort_keys=True).encode()).hexdigest()}
 
 

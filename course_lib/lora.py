@@ -5,6 +5,7 @@ repeats, so that they are the same everywhere:
 
 - `answer_token_ids`: the tokens the answers are written with; their embedding rows are trained too;
 - `lora_config`: peft's `LoraConfig` from the profile (rank, targets, alpha = 2 x rank, trained token rows);
+- `lora_rank`: the rank asked for, or the profile's (`None`); 0 or less is an error;
 - `learning_rate`: the adapter learning rate of a profile;
 - `trainable_parameters`: the trainable parameters, read from a model;
 - `folder_bytes`: the size on disk of a saved adapter or model;
@@ -18,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from course_lib.profiles import Profile
+from course_lib.checks import whole_number
+from course_lib.profiles import Profile, course_seed
 
 # LoRA learning rate per profile. Adapters start at zero and change a small part of the model, so they take a larger
 # step than full fine-tuning (course_lib.training.LEARNING_RATES). The tiny model: rank 4 with its answer tokens
@@ -30,6 +32,14 @@ TARGETS: dict[str, list[str] | str] = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],  # the four attention projections of every block
     "all-linear": "all-linear",  # peft's name for every linear layer of the blocks (attention and MLP), not lm_head
 }
+
+
+def lora_rank(profile: Profile, rank: int | None = None) -> int:
+    """`rank` when given (a whole number of at least 1), else the profile's `lora_rank`. Lesson 04."""
+    if rank is None:
+        return profile.lora_rank
+    return whole_number("rank", rank, f"Pass the adapter's rank, e.g. rank=8, or rank=None for the profile's "
+                                      f"rank ({profile.lora_rank}).")
 
 
 def learning_rate(profile: Profile) -> float:
@@ -64,10 +74,12 @@ def lora_config(
 
     if targets not in TARGETS:
         raise ValueError(f"targets={targets!r}: use one of {', '.join(map(repr, TARGETS))}.")
-    rank = rank or profile.lora_rank
+    rank = lora_rank(profile, rank)
+    if alpha is not None:
+        whole_number("alpha", alpha, f"Pass e.g. alpha={2 * rank}, or alpha=None for 2 x rank.")
     return LoraConfig(
         r=rank,
-        lora_alpha=alpha or 2 * rank,
+        lora_alpha=2 * rank if alpha is None else alpha,
         target_modules=TARGETS[targets],
         lora_dropout=0.0,  # runs this short do not overfit; dropout would only slow them down
         bias="none",
@@ -113,12 +125,15 @@ def fine_tune(
     from course_lib import training
     from course_lib.profiles import set_seed
 
-    set_seed(seed)  # the adapter's A matrices are drawn here
-    token_ids = answer_token_ids(tokenizer, train_rows) if train_tokens else None
-    peft_model = get_peft_model(model, lora_config(profile, rank=rank, targets=targets, token_ids=token_ids))
+    # 1) check the rows and settings before the adapter changes `model` in place
+    training.check_rows(train_rows, eval_rows)
     overrides.setdefault("learning_rate", learning_rate(profile))
     overrides.setdefault("save_strategy", "no")
     config = training.sft_config(profile, lesson=lesson, output_dir=output_dir, seed=seed, **overrides)
+    # 2) the adapter, then the trainer
+    set_seed(seed)  # the adapter's A matrices are drawn here
+    token_ids = answer_token_ids(tokenizer, train_rows) if train_tokens else None
+    peft_model = get_peft_model(model, lora_config(profile, rank=rank, targets=targets, token_ids=token_ids))
     trainer = training.sft_trainer(peft_model, tokenizer, config, train_rows, eval_rows=eval_rows, callbacks=callbacks)
     training.train(trainer, resume=resume)
     return trainer
@@ -127,10 +142,11 @@ def fine_tune(
 def adapter_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: str, seed: int, rank: int | None,
                      targets: str, train_tokens: bool, max_steps: int | None) -> dict:
     """Everything that decides a trained adapter's weights, as a JSON-able dict (the rows as a hash)."""
-    from course_lib.training import rows_fingerprint
+    from course_lib.training import rows_fingerprint, step_budget
 
-    return {"model": profile.model, "dtype": profile.dtype, "rank": rank or profile.lora_rank, "targets": targets,
-            "train_tokens": train_tokens, "max_steps": max_steps or profile.max_steps[lesson], "seed": seed,
+    return {"model": profile.model, "dtype": profile.dtype, "rank": lora_rank(profile, rank), "targets": targets,
+            "train_tokens": train_tokens, "max_steps": step_budget(profile, lesson, max_steps),
+            "seed": course_seed(seed),
             "learning_rate": learning_rate(profile), "batch_size": profile.batch_size,
             "rows": rows_fingerprint(train_rows)}
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 ROOT_ENV_VAR = "COURSE_ROOT"  # set it to point at a checkout explicitly
+BUILD_ENV_VAR = "COURSE_BUILD"  # another folder for runs and saved models instead of build/ (`make perturb` sets it)
 
 
 def _is_course_root(folder: Path) -> bool:
@@ -54,6 +55,9 @@ def data_path(*parts: str) -> Path:
 def build_path(*parts: str) -> Path:
     """A path inside the course's `build/` folder (ignored by git), where runs write checkpoints and outputs.
 
-    Absolute, so a notebook writes to the same place whatever folder its kernel starts in.
+    Absolute, so a notebook writes to the same place whatever folder its kernel starts in. `$COURSE_BUILD`, when
+    set, names another folder to use instead (runs under other settings then keep their saved models apart).
     """
-    return course_root().joinpath("build", *parts)
+    override = os.environ.get(BUILD_ENV_VAR)
+    folder = Path(override).expanduser().resolve() if override else course_root() / "build"
+    return folder.joinpath(*parts)

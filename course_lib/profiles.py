@@ -18,6 +18,7 @@ from course_lib.hardware import Hardware
 from course_lib.paths import course_root
 
 PROFILE_ENV_VAR = "COURSE_PROFILE"
+SEED_ENV_VAR = "COURSE_SEED"  # an offset added to every training seed, to see how much results move from seed to seed
 LARGE_MIN_GPU_GB = 35.0  # a bf16 GPU needs at least this much memory for the `large` profile
 
 
@@ -156,11 +157,29 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def seed_offset() -> int:
+    """The whole number in `COURSE_SEED` (0 when unset): every training seed of the course is shifted by it."""
+    text = os.environ.get(SEED_ENV_VAR, "").strip()
+    if not text:
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        raise ProfileError(f"{SEED_ENV_VAR}={text!r} is not a whole number. Set it to e.g. 1 to shift every seed "
+                           f"by one, or unset it.") from None
+
+
+def course_seed(seed: int) -> int:
+    """The seed a run really uses: `seed` shifted by `COURSE_SEED`. Data splits and shipped files keep their seeds."""
+    return seed + seed_offset()
+
+
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch so that the same run gives the same numbers."""
+    """Seed Python, NumPy and PyTorch (with `course_seed(seed)`) so that the same run gives the same numbers."""
     import numpy as np
     import torch
 
+    seed = course_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -186,7 +205,7 @@ def start_lesson(lesson: str, seed: int = 0) -> Profile:
         f"  profile     : {profile.name} ({reason})",
         f"  model       : {profile.model} ({profile.dtype})",
         f"  run time    : about {minutes:g} min on this profile" if minutes else "  run time    : not measured yet",
-        f"  seed        : {seed}",
+        f"  seed        : {seed}" + (f" + {seed_offset()} from {SEED_ENV_VAR}" if seed_offset() else ""),
         "  libraries   : " + ", ".join(f"{k} {v}" for k, v in library_versions().items()),
     ]
     print("\n".join(lines))

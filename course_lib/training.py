@@ -26,9 +26,10 @@ from transformers import Trainer, TrainerCallback
 from trl import SFTTrainer
 
 from course_lib.chat import EOS, GENERATION_MARKER
+from course_lib.checks import whole_number
 from course_lib.colab import in_colab
 from course_lib.hardware import Hardware
-from course_lib.profiles import Profile
+from course_lib.profiles import Profile, course_seed
 
 if TYPE_CHECKING:
     from trl import SFTConfig
@@ -75,18 +76,33 @@ def has_tensorboard() -> bool:
     return find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None
 
 
+def step_budget(profile: Profile, lesson: str, max_steps: int | None = None) -> int:
+    """`max_steps` when given (a whole number of at least 1), else the profile's step budget for `lesson`. Lesson 03.
+
+    Every function that takes `max_steps` reads it here, so that 0 or -1 is an error rather than "the profile's
+    budget" or (in transformers) "train by epochs".
+    """
+    if max_steps is not None:
+        default = (f"max_steps=None for the profile's budget of {profile.max_steps[lesson]} steps"
+                   if lesson in profile.max_steps else "a positive number")
+        return whole_number("max_steps", max_steps,
+                            f"Pass the number of optimiser steps, e.g. max_steps=20, or {default}.")
+    if lesson not in profile.max_steps:
+        raise KeyError(
+            f"Profile {profile.name!r} has no step budget for lesson {lesson!r} (it has {sorted(profile.max_steps)}). "
+            f"Add one to PROFILES[{profile.name!r}].max_steps in course_lib/profiles.py, or pass max_steps=..."
+        )
+    return profile.max_steps[lesson]
+
+
 def run_settings(profile: Profile, lesson: str, *, output_dir: str | Path | None, seed: int,
                  tensorboard: bool = False, max_steps: int | None = None) -> dict[str, Any]:
     """The settings every TRL trainer config of the course shares, from the profile. Lessons 03 and 06.
 
     Precision, device, batch size, sequence length, schedule, logging and seeds; `sft_config` and
-    `dpo.dpo_config` add what is particular to their method.
+    `dpo.dpo_config` add what is particular to their method. `max_steps=None` is the profile's budget (`step_budget`).
     """
-    if max_steps is None and lesson not in profile.max_steps:
-        raise KeyError(
-            f"Profile {profile.name!r} has no step budget for lesson {lesson!r} (it has {sorted(profile.max_steps)}). "
-            f"Add one to PROFILES[{profile.name!r}].max_steps in course_lib/profiles.py, or pass max_steps=..."
-        )
+    max_steps = step_budget(profile, lesson, max_steps)
     if tensorboard and not has_tensorboard():
         raise ImportError(
             "tensorboard=True, but the tensorboard package is not installed. Install it with "
@@ -96,7 +112,6 @@ def run_settings(profile: Profile, lesson: str, *, output_dir: str | Path | None
         from course_lib.paths import build_path
 
         output_dir = build_path(f"run_{lesson}")
-    max_steps = max_steps or profile.max_steps[lesson]
     warn_if_not_persistent(output_dir)
     return dict(
         output_dir=str(output_dir),
@@ -123,8 +138,8 @@ def run_settings(profile: Profile, lesson: str, *, output_dir: str | Path | None
         report_to=["tensorboard"] if tensorboard else "none",  # TensorBoard writes to output_dir/runs/
         disable_tqdm=False,
         # reproducibility
-        seed=seed,
-        data_seed=seed,
+        seed=course_seed(seed),  # shifted by COURSE_SEED
+        data_seed=course_seed(seed),
         dataloader_num_workers=0,
     )
 
@@ -148,7 +163,10 @@ def sft_config(
 
     settings = run_settings(profile, lesson, output_dir=output_dir, seed=seed, tensorboard=tensorboard,
                             max_steps=overrides.pop("max_steps", None))
-    eval_steps = eval_steps or max(1, settings["max_steps"] // 5)
+    if eval_steps is None:
+        eval_steps = max(1, settings["max_steps"] // 5)
+    eval_steps = whole_number("eval_steps", eval_steps,
+                              "Pass e.g. eval_steps=20, or eval_steps=None to evaluate 5 times a run.")
     settings.update(
         # what is trained
         assistant_only_loss=True,  # loss on the assistant's answers only (the {% generation %} spans)
@@ -231,12 +249,24 @@ class PlainLossSFTTrainer(SFTTrainer):
         return loss / (num_items_in_batch if num_items_in_batch is not None else trained.sum())
 
 
+def check_rows(train_rows: Sequence[dict], eval_rows: Sequence[dict] | None = None) -> None:
+    """Refuse empty training rows, and an empty (rather than None) list of evaluation rows. Lesson 03."""
+    if not train_rows:
+        raise ValueError("train_rows is empty: there is nothing to train on. The lessons read them from "
+                         "data/tickets/train_curated.jsonl (lesson 02's curated rows); check that file, and any filter "
+                         "or slice applied to the rows since.")
+    if eval_rows is not None and not eval_rows:
+        raise ValueError("eval_rows is empty: there is nothing to evaluate on. Pass rows (e.g. gold tickets from "
+                         "data/tickets/gold_test.jsonl), or eval_rows=None to train without evaluating.")
+
+
 def sft_trainer(model, tokenizer, args: "SFTConfig", train_rows: Sequence[dict], eval_rows: Sequence[dict] | None = None,
                 callbacks: Sequence[TrainerCallback] = ()) -> SFTTrainer:
     """An `SFTTrainer` on ticket rows (conversational format), with the model's own loss. Lesson 03.
 
-    Without `eval_rows` the run does not evaluate: `args.eval_strategy` is set to "no".
+    Without `eval_rows` the run does not evaluate: `args.eval_strategy` is set to "no". Empty rows are an error.
     """
+    check_rows(train_rows, eval_rows)
     if eval_rows is None and args.eval_strategy != "no":
         args.eval_strategy = "no"
     return PlainLossSFTTrainer(
@@ -546,7 +576,7 @@ class StopAtStepCallback(TrainerCallback):
     """Stops training after `step`, saving a checkpoint there: an interruption, on purpose. Lesson 03."""
 
     def __init__(self, step: int):
-        self.step = step
+        self.step = whole_number("step", step, "Pass the step to stop after, e.g. StopAtStepCallback(10).")
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step >= self.step:
@@ -625,7 +655,7 @@ def full_sft_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: s
                       max_steps: int | None = None) -> dict:
     """Everything that decides the weights of lesson 03's full fine-tuning run, as a JSON-able dict (rows as a hash)."""
     return {"method": "full", "model": profile.model, "dtype": profile.dtype,
-            "max_steps": max_steps or profile.max_steps[lesson], "seed": seed,
+            "max_steps": step_budget(profile, lesson, max_steps), "seed": course_seed(seed),
             "learning_rate": LEARNING_RATES.get(profile.name, 2e-5), "batch_size": profile.batch_size,
             "max_length": profile.max_length, "rows": rows_fingerprint(train_rows)}
 

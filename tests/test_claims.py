@@ -1,0 +1,110 @@
+"""Claims with margins, the seed offset and the build folder that `make perturb` sets, and its table."""
+
+import importlib.util
+import json
+
+import pytest
+from repo_files import ROOT
+
+from course_lib import build_path, claims, profiles, training
+from course_lib.profiles import PROFILES, ProfileError
+
+
+def test_a_claim_that_holds_returns_its_margin_in_the_claims_units():
+    assert claims.claim("accuracy above 0.8", 0.85, ">", 0.8) == pytest.approx(0.05)
+    assert claims.claim("loss below 2", 1.5, "<", 2.0) == pytest.approx(0.5)
+    assert claims.claim("exactly at the bound is allowed by >=", 0.8, ">=", 0.8) == 0
+
+
+@pytest.mark.parametrize(("value", "op", "bound"), [(0.8, ">", 0.8), (0.79, ">=", 0.8), (2.0, "<", 2.0), (2.1, "<=", 2.0)])
+def test_a_claim_that_fails_says_what_and_by_how_much(value, op, bound):
+    with pytest.raises(AssertionError, match=r"the claim: .* does not hold \(margin"):
+        claims.claim("the claim", value, op, bound)
+
+
+def test_an_unknown_comparison_is_refused():
+    with pytest.raises(ValueError, match="op must be one of"):
+        claims.claim("x", 1, "==", 1)
+
+
+def test_claims_are_logged_as_json_lines_when_asked(monkeypatch, tmp_path):
+    log = tmp_path / "sub" / "claims.jsonl"
+    monkeypatch.setenv("COURSE_CLAIMS_LOG", str(log))
+    claims.claim("first", 3, ">", 1)
+    with pytest.raises(AssertionError):
+        claims.claim("second", 0.5, ">=", 1)
+    first, second = [json.loads(line) for line in log.read_text().splitlines()]
+    assert first == {"claim": "first", "value": 3.0, "op": ">", "bound": 1.0, "margin": 2.0, "holds": True, "cell": None}
+    assert (second["holds"], second["margin"]) == (False, -0.5)
+
+
+def test_nothing_is_logged_by_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_CLAIMS_LOG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    claims.claim("quiet", 1, ">", 0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_course_seed_shifts_every_training_seed(monkeypatch):
+    import torch
+
+    monkeypatch.setenv("COURSE_SEED", "2")
+    assert profiles.course_seed(0) == 2 and profiles.course_seed(5) == 7
+    profiles.set_seed(0)
+    shifted = torch.rand(3)
+    monkeypatch.delenv("COURSE_SEED")
+    profiles.set_seed(2)
+    assert torch.equal(shifted, torch.rand(3))
+    monkeypatch.setenv("COURSE_SEED", "1")
+    settings = training.run_settings(PROFILES["tiny"], "03", output_dir="unused", seed=0)
+    assert settings["seed"] == settings["data_seed"] == 1
+    assert training.full_sft_settings(PROFILES["tiny"], [], seed=0)["seed"] == 1  # a saved seed-0 model is not reused
+
+
+def test_a_bad_course_seed_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("COURSE_SEED", "one")
+    with pytest.raises(ProfileError, match="COURSE_SEED='one' is not a whole number"):
+        profiles.set_seed(0)
+
+
+def test_course_build_moves_every_run_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_BUILD", str(tmp_path / "elsewhere"))
+    assert build_path("03_full_sft", "model") == tmp_path / "elsewhere" / "03_full_sft" / "model"
+
+
+@pytest.fixture(scope="module")
+def perturb():
+    spec = importlib.util.spec_from_file_location("perturb", ROOT / "benchmarks" / "perturb.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_perturb_knobs_combine_into_one_environment(perturb):
+    env = perturb.knob_environment("avx2,1thread,seed+3")
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["MKL_ENABLE_INSTRUCTIONS"] == "AVX2"
+    assert env["OMP_NUM_THREADS"] == "1" and env["COURSE_SEED"] == "3"
+    assert perturb.knob_environment("native") == {}
+    with pytest.raises(SystemExit, match="unknown knob 'avx3'"):
+        perturb.knob_environment("avx3")
+
+
+def test_perturb_table_flags_a_claim_whose_spread_exceeds_its_margin(perturb, monkeypatch, tmp_path):
+    records = tmp_path / "claims"
+    records.mkdir()
+    rows = {"native": [(0.90, True), (0.60, True)], "avx2": [(0.88, True), (0.52, True)]}
+    for config, ((steady, _), (shaky, _)) in rows.items():
+        lines = [{"config": config, "notebook": "03_full_sft.ipynb", "claim": text, "value": value, "op": ">=",
+                  "bound": 0.5, "margin": value - 0.5, "holds": True, "cell": 7}
+                 for text, value in (("steady", steady), ("shaky", shaky))]
+        (records / f"{config}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    monkeypatch.setattr(perturb, "RECORDS", records)
+    monkeypatch.setattr(perturb, "TABLE", tmp_path / "claims.md")
+    monkeypatch.setattr(perturb, "ROOT", tmp_path)
+    perturb.write_table()
+    table = (tmp_path / "claims.md").read_text()
+    steady = next(line for line in table.splitlines() if "| steady |" in line)
+    shaky = next(line for line in table.splitlines() if "| shaky |" in line)
+    assert steady.endswith("| +0.38 | 0.02 | 2/2 held | yes |")
+    assert shaky.endswith("| +0.02 | 0.08 | 2/2 held | **no** |")
+    assert "2 claims, 1 not portable." in table
