@@ -13,7 +13,9 @@ train on the assistant's tokens only.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
+
+from course_lib.checks import whole_number
 
 BOS = "<|bos|>"  # starts every sequence
 EOS = "<|im_end|>"  # ends every turn; generation stops here
@@ -76,6 +78,30 @@ def prompt_text(tokenizer, messages: Sequence[dict]) -> str:
     return render_chat(messages, add_generation_prompt=True)
 
 
+def prompt_conversations(prompts: Sequence[str | Sequence[dict]], system: str | None = None) -> list[list[dict]]:
+    """Each prompt (a user message as text, or a conversation) as a conversation; `system` goes before each text prompt.
+
+    A single string or a single conversation is an error, never answered once per character or once per message.
+    """
+    if isinstance(prompts, str):
+        raise TypeError(f"prompts is one string ({prompts[:40]!r}), which would be answered once per character; "
+                        "pass a list of prompts, e.g. [prompt].")
+    prompts = list(prompts)
+    if prompts and isinstance(prompts[0], dict):
+        raise TypeError("prompts is one conversation (a list of messages), which would be answered once per message; "
+                        "pass a list of conversations, e.g. [messages].")
+    conversations = []
+    for i, prompt in enumerate(prompts):
+        if isinstance(prompt, str):
+            conversations.append(prompt_messages(prompt, system))
+        elif isinstance(prompt, Sequence) and all(isinstance(m, dict) for m in prompt):
+            conversations.append(list(prompt))
+        else:
+            raise TypeError(f"prompts[{i}] is a {type(prompt).__name__}: each prompt must be a user message (a string) "
+                            "or a conversation (a list of {'role': ..., 'content': ...} messages).")
+    return conversations
+
+
 def generate_ids(
     model,
     tokenizer,
@@ -92,7 +118,10 @@ def generate_ids(
     """
     import torch
 
-    conversations = [prompt_messages(p, system) if isinstance(p, str) else list(p) for p in prompts]
+    conversations = prompt_conversations(prompts, system)
+    max_new_tokens = whole_number("max_new_tokens", max_new_tokens, "Pass the longest answer in tokens, e.g. 64.")
+    batch_size = whole_number("batch_size", batch_size,
+                              f"Pass the number of prompts answered at once, e.g. {GENERATION_BATCH_SIZE}.")
     texts = [prompt_text(tokenizer, c) for c in conversations]
     eos_id = tokenizer.eos_token_id
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id

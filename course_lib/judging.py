@@ -5,7 +5,8 @@ Introduced in lesson 07. A judge is any object with `complete(messages) -> str`:
 - `LocalJudge(model, tokenizer)` runs a transformers model in this process (greedy, `course_lib.chat.generate`);
 - `EndpointJudge(model=...)` calls any OpenAI-compatible server, `POST {base_url}/chat/completions`, with the
   base URL and API key taken from the environment (`JUDGE_BASE_URL`, `JUDGE_API_KEY`). The key is read at each
-  request and never stored, printed or written into an error message.
+  request and never stored, printed or written into an error message. Redirects are not followed: a redirect
+  would carry the key to whatever address it names, so it is an error that names that address instead.
 
 How a reply is read (`parse_score`, `parse_winner`): it counts only when it is exactly one JSON object, bare or
 alone inside one Markdown code fence (```json ... ```), whose asked key holds an allowed value (extra keys such
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_lib.chat import GENERATION_BATCH_SIZE
+from course_lib.checks import whole_number
 from course_lib.jsonl import read_jsonl
 from course_lib.judgements import GOOD_FROM
 from course_lib.paths import data_path
@@ -201,11 +203,20 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow no redirect: urllib's own handler would send the request's headers, the API key included, on to
+    whatever host the redirect names. The 3xx answer comes back as an HTTPError instead."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 class EndpointJudge(Judge):
     """Any OpenAI-compatible chat completions server as the judge (or as the model under test). Lesson 07.
 
     The base URL is `base_url`, else the `base_url_env` variable (e.g. "http://127.0.0.1:8000/v1"); the API key is
-    the `api_key_env` variable, read at each request (none is sent when it is unset).
+    the `api_key_env` variable, read at each request (none is sent when it is unset). A redirect is an error that
+    names where it pointed: the key goes only to the configured address.
     """
 
     def __init__(
@@ -233,10 +244,13 @@ class EndpointJudge(Judge):
                              f"and put the API key in the {api_key_env} environment variable instead")
         if retries < 0 or timeout <= 0:
             raise ValueError(f"retries must be 0 or more and timeout positive (got retries={retries}, timeout={timeout})")
+        whole_number("max_tokens", max_tokens, "Pass the longest reply in tokens, e.g. max_tokens=64; a JSON verdict "
+                                               "needs few.")
         self.base_url = url.rstrip("/")
         self.url = self.base_url + "/chat/completions"
         self.model = model
         self.api_key_env = api_key_env
+        self.base_url_env = base_url_env
         self.timeout = timeout
         self.retries = retries
         self.retry_wait = retry_wait
@@ -283,15 +297,23 @@ class EndpointJudge(Judge):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        opener = urllib.request.build_opener(_RefuseRedirects())  # the key never follows a redirect elsewhere
         attempts, last = self.retries + 1, ""
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.retry_wait * 2 ** (attempt - 1))
             request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with opener.open(request, timeout=self.timeout) as response:
                     return response.read().decode("utf-8", errors="replace")
             except urllib.error.HTTPError as err:
+                if 300 <= err.code < 400:
+                    location = err.headers.get("Location") if err.headers else None
+                    target = urllib.parse.urljoin(self.url, location) if location else "no address (no Location header)"
+                    raise self._error(
+                        f"{self.url} answered HTTP {err.code}, a redirect to {target}. The judge follows no redirect, "
+                        "so that the API key goes only to the address you configured: set base_url (or "
+                        f"{self.base_url_env}) to the final address directly, the part before /chat/completions.") from None
                 detail = err.read(300).decode("utf-8", errors="replace").strip()
                 if err.code == 429 or err.code >= 500:  # rate limits and server errors are worth another try
                     last = f"HTTP {err.code}: {detail}"

@@ -26,6 +26,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from course_lib.checks import whole_number
 from course_lib.profiles import Profile
 
 BITS = (4, 8)  # what bitsandbytes can load weights in
@@ -159,9 +160,10 @@ def qlora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 
     base model's precision.
     """
     from course_lib import lora
+    from course_lib.training import step_budget
 
     settings = lora.adapter_settings(profile, train_rows, lesson="05", seed=seed, rank=None, targets="all-linear",
-                                     train_tokens=True, max_steps=max_steps or profile.max_steps["04"])
+                                     train_tokens=True, max_steps=step_budget(profile, "04", max_steps))
     return {"method": "qlora", **settings, **QUANTIZATION}
 
 
@@ -193,6 +195,9 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
 
     folder = Path(folder)
     wanted = qlora_settings(profile, train_rows, seed=seed, max_steps=max_steps)
+    if stop_at is not None:
+        whole_number("stop_at", stop_at, f"Pass the step to stop at, e.g. stop_at={max(1, wanted['max_steps'] // 2)}, "
+                                         "or stop_at=None to train to the end.")
     if training.saved_with(folder, wanted):
         model, tokenizer = load_qlora(profile, folder)
         return model, tokenizer, f"loaded from {folder}"

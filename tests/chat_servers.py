@@ -12,6 +12,9 @@
     nochoices   200 and JSON without choices
     unauthorized 401
     drop        closes the connection without answering
+
+A GET to any path is recorded as well (urllib turns a POST into a GET when it follows a 301, 302 or 303) and
+answered like a POST. `RedirectServer(code, target)` answers every request with that redirect to `target`.
 """
 
 from __future__ import annotations
@@ -97,8 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self.path.strip("/").split("/")
         mode = parts[0] if parts else ""
         with self.server.lock:
-            self.server.requests.append({"mode": mode, "path": self.path, "headers": dict(self.headers),
-                                         "json": json.loads(body or b"null")})
+            self.server.requests.append({"mode": mode, "path": self.path, "method": self.command,
+                                         "headers": dict(self.headers), "json": json.loads(body or b"null")})
             count = sum(r["mode"] == mode for r in self.server.requests)
         if parts[1:] != ["v1", "chat", "completions"]:
             return self._send(404, {"error": f"no route {self.path}"})
@@ -125,6 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self._send(404, {"error": f"unknown mode {mode!r}"})
 
+    do_GET = do_POST  # recorded and answered alike, so that a followed redirect shows up in `requests`
+
     def _send(self, status: int, payload) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
@@ -144,6 +149,48 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.lock = threading.Lock()
         self.requests: list[dict] = []
+
+
+class _RedirectHandler(BaseHTTPRequestHandler):
+    server: "_Server"
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.lock:
+            self.server.requests.append({"path": self.path, "method": self.command, "headers": dict(self.headers)})
+        self.send_response(self.server.code)
+        self.send_header("Location", self.server.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST
+
+
+class RedirectServer:
+    """A server on 127.0.0.1 that answers every request with HTTP `code` and `Location: target`."""
+
+    def __init__(self, code: int, target: str):
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _RedirectHandler)
+        self._server.daemon_threads = True
+        self._server.lock, self._server.requests = threading.Lock(), []
+        self._server.code, self._server.target = code, target
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def requests(self) -> list[dict]:
+        """Every request received so far: path, method, headers."""
+        return self._server.requests
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 class ErrorServer:

@@ -6,10 +6,11 @@ for this file), and against a small server that fails on purpose (tests/chat_ser
 
 import json
 import math
+import re
 import time
 
 import pytest
-from chat_servers import HANG_SECONDS, REPLY, ErrorServer, TransformersServe, free_port
+from chat_servers import HANG_SECONDS, REPLY, ErrorServer, RedirectServer, TransformersServe, free_port
 
 from course_lib import PROFILES, data_path
 from course_lib.judging import (
@@ -388,9 +389,34 @@ def test_endpoint_judge_without_a_server_or_an_address():
         EndpointJudge(model="m", base_url_env="COURSE_TEST_UNSET_URL")
     with pytest.raises(ValueError, match="not an http"):
         EndpointJudge("127.0.0.1:8000/v1", model="m")
+    with pytest.raises(ValueError, match="max_tokens must be a whole number of at least 1, not 0"):
+        EndpointJudge(url, model="m", max_tokens=0)  # a server might read 0 as "no limit"
     with pytest.raises(ValueError, match="carries credentials") as caught:
         EndpointJudge(f"https://user:{KEY}@judge.example.com/v1", model="m")
     assert KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_endpoint_judge_follows_no_redirect_so_the_key_never_reaches_another_server(error_server, monkeypatch, code):
+    # Server A (the configured one) redirects to server B, both on 127.0.0.1: urllib's own redirect handler would
+    # carry the Authorization header on to B (it does for 301-303, as a GET). The judge contacts B not at all.
+    monkeypatch.setenv("JUDGE_API_KEY", KEY)
+    target = error_server.url("ok") + "/chat/completions"
+    before = len(error_server.requests)
+    redirect = RedirectServer(code, target)
+    try:
+        judge = EndpointJudge(redirect.url(), model="m", retries=2, retry_wait=0.01)
+        with pytest.raises(EndpointError) as caught:
+            judge.complete([{"role": "user", "content": "hi"}])
+        assert [r["method"] for r in redirect.requests] == ["POST"], "asked once: a redirect is not retried"
+        assert redirect.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"  # the configured server has it
+    finally:
+        redirect.close()
+    assert error_server.requests[before:] == [], "server B was contacted"
+    message = str(caught.value)
+    assert re.search(rf"{re.escape(redirect.url())}/chat/completions answered HTTP {code}, a redirect to "
+                     rf"{re.escape(target)}\..*set base_url \(or JUDGE_BASE_URL\) to the final address", message), message
+    assert KEY not in message
 
 
 def test_endpoint_judge_never_sends_the_key_over_plain_http_to_another_machine(monkeypatch):

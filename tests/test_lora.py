@@ -1,6 +1,7 @@
 """LoRA settings and training of lesson 04: answer tokens, the config from the profile, what trains, saved adapters."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -39,6 +40,34 @@ def test_config_from_the_profile():
     assert lora.learning_rate(TINY) == 1e-2 and lora.learning_rate(PROFILES["t4"]) == 2e-4
     with pytest.raises(ValueError, match="attention"):
         lora.lora_config(TINY, targets="mlp")
+
+
+@pytest.mark.parametrize("rank", [0, -4, 2.0, "8", True])
+def test_a_rank_that_is_not_a_positive_whole_number_is_an_error(rows, rank):
+    # rank=0 used to become the profile's rank (4 on the tiny profile)
+    error = re.escape(f"rank must be a whole number of at least 1, not {rank!r}.") + r".*rank=None for the profile's rank"
+    with pytest.raises(ValueError, match=error):
+        lora.lora_config(TINY, rank=rank)
+    with pytest.raises(ValueError, match=error):
+        lora.adapter_settings(TINY, rows, lesson="04", seed=0, rank=rank, targets="all-linear", train_tokens=True,
+                              max_steps=None)
+    assert lora.lora_rank(TINY, None) == TINY.lora_rank and lora.lora_rank(TINY, 8) == 8
+    with pytest.raises(ValueError, match="alpha must be a whole number of at least 1, not 0"):
+        lora.lora_config(TINY, alpha=0)  # was 2 x rank
+
+
+@pytest.mark.parametrize("max_steps", [0, -5])
+def test_an_adapters_step_budget_must_be_a_positive_whole_number(rows, tokenizer, tmp_path, max_steps):
+    error = f"max_steps must be a whole number of at least 1, not {max_steps}"
+    with pytest.raises(ValueError, match=error):
+        lora.adapter_settings(TINY, rows, lesson="04", seed=0, rank=None, targets="all-linear", train_tokens=True,
+                              max_steps=max_steps)
+    model = fresh_model()
+    with pytest.raises(ValueError, match=error):
+        lora.fine_tune(model, tokenizer, TINY, rows, output_dir=tmp_path, max_steps=max_steps)
+    with pytest.raises(ValueError, match="train_rows is empty"):
+        lora.fine_tune(model, tokenizer, TINY, [], output_dir=tmp_path, max_steps=2)
+    assert not any("lora_" in name for name, _ in model.named_modules()), "refused before the adapter went in"
 
 
 def test_only_the_adapter_and_the_answer_rows_train(tmp_path, tokenizer, rows):

@@ -1,9 +1,12 @@
 """The tiny profile never reaches the network, and the guard that proves it really blocks."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 GUARD = Path(__file__).resolve().parent / "netguard"
 
@@ -40,6 +43,61 @@ def test_guard_refuses_name_lookups_but_allows_loopback(tmp_path):
     assert result.returncode == 0, result.stderr
     refused = log.read_text().splitlines()
     assert refused and all("huggingface.co" in line for line in refused), refused
+
+
+# Each line tries one way out; the guard must refuse it and log it. 203.0.113.0/24 is TEST-NET-3 (RFC 5737).
+REMOTE_CALLS = (
+    "socket.gethostbyname('huggingface.co')",
+    "socket.gethostbyname_ex('huggingface.co')",
+    "socket.gethostbyaddr('203.0.113.5')",
+    "udp.sendto(b'x', ('203.0.113.6', 53))",
+    "udp.sendto(b'x', 0, ('203.0.113.7', 53))",
+    "udp.sendmsg([b'x'], [], 0, ('203.0.113.8', 53))",
+)
+
+
+def test_guard_refuses_and_logs_old_style_lookups_and_udp_but_allows_loopback(tmp_path):
+    log = tmp_path / "net.log"
+    code = "\n".join([
+        "import socket",
+        "assert socket.gethostbyname('localhost').startswith('127.')",
+        "socket.gethostbyaddr('127.0.0.1')",
+        # UDP on loopback still works: both forms of sendto, and sendmsg, arrive
+        "inbox = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)",
+        "inbox.bind(('127.0.0.1', 0))",
+        "udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)",
+        "udp.sendto(b'a', inbox.getsockname())",
+        "udp.sendto(b'b', 0, inbox.getsockname())",
+        "udp.sendmsg([b'c'], [], 0, inbox.getsockname())",
+        "print('loopback', b''.join(inbox.recv(8) for _ in range(3)))",
+        *(f"try:\n    {call}\n    print('NOT REFUSED:', {call!r})\nexcept OSError as error:\n    print(error)"
+          for call in REMOTE_CALLS),
+    ])
+    result = run_guarded(code, log)
+    assert result.returncode == 0, result.stderr
+    assert "loopback b'abc'" in result.stdout
+    assert "NOT REFUSED" not in result.stdout, result.stdout
+    refused = log.read_text().splitlines()
+    assert len(refused) == len(REMOTE_CALLS), refused
+    for line, target in zip(refused, ["huggingface.co", "huggingface.co", "203.0.113.5", "203.0.113.6", "203.0.113.7",
+                                      "203.0.113.8"]):
+        assert "network access blocked" in line and target in line, line
+
+
+def test_guard_allows_ipv6_loopback_datagrams(tmp_path):
+    if not socket.has_ipv6:
+        pytest.skip("this Python has no IPv6")
+    log = tmp_path / "net.log"
+    code = ("import socket\ninbox = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\ntry:\n    inbox.bind(('::1', 0))\n"
+            "except OSError:\n    print('no ::1')\n    raise SystemExit\n"
+            "udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\nudp.sendto(b'six', inbox.getsockname())\n"
+            "print(inbox.recv(8))")
+    result = run_guarded(code, log)
+    assert result.returncode == 0, result.stderr
+    if "no ::1" in result.stdout:
+        pytest.skip("this machine has no ::1")
+    assert "b'six'" in result.stdout
+    assert not log.exists() or log.read_text() == ""
 
 
 def test_tiny_profile_setup_opens_no_connection(tmp_path):

@@ -1,6 +1,8 @@
 """Lesson 05's quantisation helpers: the bitsandbytes config from the profile, the tiny model in 4 and 8 bits on the
 CPU, its footprint against fp32 and the memory planner, and QLoRA training that keeps training after a resume."""
 
+import re
+
 import pytest
 import torch
 
@@ -166,3 +168,27 @@ def test_a_saved_qlora_adapter_is_reused_and_an_interrupted_run_is_finished_by_a
         assert torch.equal(again(**batch).logits, expected)
     assert training.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2))
     assert not training.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2, seed=1))
+
+
+@pytest.mark.parametrize("max_steps", [0, -5, 2.5])
+def test_a_qlora_step_budget_that_is_not_a_positive_whole_number_is_an_error(tmp_path, max_steps):
+    from course_lib import quantization
+
+    # max_steps=0 used to become lesson 04's budget (300 steps on the tiny profile)
+    rows = without_system_prompt(load_tickets(data_path("tickets", "train_curated.jsonl"))[:4])
+    error = re.escape(f"max_steps must be a whole number of at least 1, not {max_steps!r}.")
+    with pytest.raises(ValueError, match=error):
+        quantization.qlora_settings(TINY, rows, max_steps=max_steps)
+    with pytest.raises(ValueError, match=error):
+        quantization.load_or_train(TINY, rows, folder=tmp_path / "adapter", max_steps=max_steps)
+    assert quantization.qlora_settings(TINY, rows)["max_steps"] == TINY.max_steps["04"]
+
+
+@pytest.mark.parametrize("stop_at", [0, -1])
+def test_a_stop_step_that_is_not_a_positive_whole_number_is_an_error(tmp_path, stop_at):
+    from course_lib import quantization
+
+    rows = without_system_prompt(load_tickets(data_path("tickets", "train_curated.jsonl"))[:4])
+    with pytest.raises(ValueError, match=rf"stop_at must be a whole number of at least 1, not {stop_at}\..*stop_at=None"):
+        quantization.load_or_train(TINY, rows, folder=tmp_path / "adapter", max_steps=2, stop_at=stop_at)
+    assert not (tmp_path / "runs").exists(), "refused before anything was written"

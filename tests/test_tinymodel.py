@@ -76,6 +76,23 @@ def test_generation_stops_at_eos_and_left_padding_changes_nothing(tiny):
     assert "Tokyo" in batched[0]
 
 
+def test_generate_refuses_a_lone_prompt_or_conversation_and_counts_below_1(tiny):
+    model, tokenizer = tiny
+    # a lone string used to be answered once per character, a lone conversation once per message
+    with pytest.raises(TypeError, match=r"prompts is one string \('Hi!'\).*pass a list of prompts, e.g. \[prompt\]"):
+        generate(model, tokenizer, "Hi!", max_new_tokens=2)
+    with pytest.raises(TypeError, match=r"prompts is one conversation.*pass a list of conversations, e.g. \[messages\]"):
+        generate(model, tokenizer, CONVERSATION[:2], max_new_tokens=2)
+    with pytest.raises(TypeError, match=r"prompts\[1\] is a int: each prompt must be a user message"):
+        generate_ids(model, tokenizer, ["Hi!", 7], max_new_tokens=2)
+    for name, value in (("batch_size", 0), ("batch_size", -1), ("max_new_tokens", 0), ("max_new_tokens", 1.5)):
+        with pytest.raises(ValueError, match=rf"{name} must be a whole number of at least 1, not {value}\."):
+            generate(model, tokenizer, ["Hi!"], **{"max_new_tokens": 2, name: value})
+    question = CONVERSATION[1:2]  # a one-turn conversation, and its user message as text: the same prompt
+    assert generate(model, tokenizer, [question], max_new_tokens=4) == generate(model, tokenizer, [question[0]["content"]],
+                                                                               max_new_tokens=4)
+
+
 def test_probe_meets_the_targets_on_a_fast_subset():
     from course_lib.tinymodel import probe
 

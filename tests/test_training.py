@@ -1,6 +1,7 @@
 """The training helpers of lesson 03: config from the profile, label mask, preflight, callbacks, resume."""
 
 import copy
+import re
 import sys
 import warnings
 
@@ -62,6 +63,40 @@ def test_tensorboard_switch(tmp_path, monkeypatch):
 def test_config_for_a_lesson_without_a_budget_names_the_fix(tmp_path):
     with pytest.raises(KeyError, match="max_steps"):
         training.sft_config(TINY, lesson="99", output_dir=tmp_path)
+
+
+@pytest.mark.parametrize("max_steps", [0, -5, 2.5, 20.0, "20", True])
+def test_a_step_budget_that_is_not_a_positive_whole_number_is_an_error(tmp_path, rows, max_steps):
+    # 0 used to become the profile's budget (180 steps), and -5 transformers' "train for 3 epochs"
+    budget = TINY.max_steps["03"]
+    error = (re.escape(f"max_steps must be a whole number of at least 1, not {max_steps!r}.") +
+             rf".*max_steps=None for the profile's budget of {budget} steps")
+    with pytest.raises(ValueError, match=error):
+        training.sft_config(TINY, output_dir=tmp_path, max_steps=max_steps)
+    with pytest.raises(ValueError, match=error):
+        training.run_settings(TINY, "03", output_dir=tmp_path, seed=0, max_steps=max_steps)
+    with pytest.raises(ValueError, match=error):
+        training.full_sft_settings(TINY, rows, max_steps=max_steps)
+    with pytest.raises(ValueError, match=error):  # refused before any model is loaded or trained
+        training.load_or_train(TINY, rows, folder=tmp_path / "model", max_steps=max_steps)
+    assert training.step_budget(TINY, "03", None) == budget and training.step_budget(TINY, "03", 7) == 7
+
+
+@pytest.mark.parametrize("eval_steps", [0, -1, 1.5])
+def test_an_evaluation_interval_that_is_not_a_positive_whole_number_is_an_error(tmp_path, eval_steps):
+    with pytest.raises(ValueError, match=re.escape(f"eval_steps must be a whole number of at least 1, not {eval_steps!r}")):
+        training.sft_config(TINY, output_dir=tmp_path, eval_steps=eval_steps)
+    assert training.sft_config(TINY, output_dir=tmp_path, max_steps=50).eval_steps == 10  # None: 5 times a run
+    with pytest.raises(ValueError, match="step must be a whole number of at least 1, not 0"):
+        training.StopAtStepCallback(0)
+
+
+def test_empty_training_or_evaluation_rows_are_an_error_that_says_where_rows_come_from(tmp_path, rows, tokenizer):
+    model, args = fresh_model(), small_config(tmp_path)
+    with pytest.raises(ValueError, match="train_rows is empty: .*data/tickets/train_curated.jsonl"):
+        training.sft_trainer(model, tokenizer, args, [])  # was a bare StopIteration from inside TRL
+    with pytest.raises(ValueError, match="eval_rows is empty: .*or eval_rows=None to train without evaluating"):
+        training.sft_trainer(model, tokenizer, args, rows, eval_rows=[])
 
 
 def test_colab_warns_when_checkpoints_are_not_on_drive(tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
 """Block network access outside this machine in every Python process the tests start (notebook kernels too).
 
 tests/conftest.py puts this folder on PYTHONPATH and names a log file in COURSE_NETGUARD_LOG. Any attempt to
-resolve or connect to an address other than loopback is written to that log and refused, so that a library
-which catches the error and carries on still fails the test session.
+resolve a name or address (getaddrinfo, gethostbyname, gethostbyname_ex, gethostbyaddr), connect to, or send a
+datagram to (sendto, sendmsg) an address other than loopback (127.0.0.0/8, ::1, localhost) is written to that log
+and refused, so that a library which catches the error and carries on still fails the test session.
 """
 
 import ipaddress
@@ -33,16 +34,22 @@ def _refuse(what: str, target) -> None:
     raise OSError(message)
 
 
+def _is_ip(family) -> bool:
+    return family in (socket.AF_INET, socket.AF_INET6)
+
+
 def install() -> None:
     real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+    real_sendto, real_sendmsg = socket.socket.sendto, getattr(socket.socket, "sendmsg", None)  # no sendmsg on Windows
+    real_lookups = {name: getattr(socket, name) for name in ("gethostbyname", "gethostbyname_ex", "gethostbyaddr")}
 
     def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+        if _is_ip(self.family) and not _is_local(address[0]):
             _refuse("connect to", address)
         return real_connect(self, address)
 
     def connect_ex(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+        if _is_ip(self.family) and not _is_local(address[0]):
             _refuse("connect to", address)
         return real_connect_ex(self, address)
 
@@ -51,7 +58,33 @@ def install() -> None:
             _refuse("look up", host)
         return real_getaddrinfo(host, *args, **kwargs)
 
+    def sendto(self, data, *args):  # sendto(data, address) or sendto(data, flags, address)
+        if _is_ip(self.family) and args and not _is_local(args[-1][0]):
+            _refuse("send to", args[-1])
+        return real_sendto(self, data, *args)
+
+    def sendmsg(self, buffers, *args):  # sendmsg(buffers, ancdata, flags, address): the address is optional
+        if _is_ip(self.family) and len(args) >= 3 and args[2] is not None and not _is_local(args[2][0]):
+            _refuse("send to", args[2])
+        return real_sendmsg(self, buffers, *args)
+
+    def guarded_lookup(name):
+        real = real_lookups[name]
+
+        def lookup(host):
+            if not _is_local(host):
+                _refuse("look up", host)
+            return real(host)
+
+        lookup.__name__ = name
+        return lookup
+
     socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
+    socket.socket.sendto = sendto
+    if real_sendmsg is not None:
+        socket.socket.sendmsg = sendmsg
+    for name in real_lookups:
+        setattr(socket, name, guarded_lookup(name))
 
 
 if _LOG:
