@@ -9,7 +9,8 @@ parts every training lesson repeats:
 - `preflight`: stops before training, with the fix, for the mistakes that waste a run;
 - `check_label_mask`: decodes the trained-on tokens of a collated batch and asserts they are the answers;
 - callbacks: `LossPlotCallback`, `ThroughputCallback`, `PeakMemoryCallback`, `StopAtStepCallback`;
-- `train`: trains, resuming from the last checkpoint in `output_dir` when there is one.
+- `train`: trains, resuming from the last checkpoint in `output_dir` when it was saved with the same settings, and
+  saving a checkpoint on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -269,7 +270,7 @@ def sft_trainer(model, tokenizer, args: "SFTConfig", train_rows: Sequence[dict],
     check_rows(train_rows, eval_rows)
     if eval_rows is None and args.eval_strategy != "no":
         args.eval_strategy = "no"
-    return PlainLossSFTTrainer(
+    trainer = PlainLossSFTTrainer(
         model=model,
         args=args,
         train_dataset=to_dataset(train_rows),
@@ -277,6 +278,8 @@ def sft_trainer(model, tokenizer, args: "SFTConfig", train_rows: Sequence[dict],
         processing_class=tokenizer,
         callbacks=list(callbacks),
     )
+    trainer.rows_fingerprint = rows_fingerprint(train_rows)  # what `train` records in each checkpoint as the data
+    return trainer
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -588,12 +591,177 @@ class StopAtStepCallback(TrainerCallback):
 # 6) Training, with resume
 
 
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest `checkpoint-<step>` folder in `output_dir`, or None."""
-    from transformers.trainer_utils import get_last_checkpoint
+CHECKPOINT_SETTINGS_FILE = "course_run.json"  # written into each checkpoint by `train`: the settings it was saved with
+# The fields of a trainer's config that decide where a run goes; a checkpoint is resumed only when they are the same
+RESUME_FIELDS = ("seed", "data_seed", "learning_rate", "max_steps", "num_train_epochs", "per_device_train_batch_size",
+                 "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "warmup_ratio", "weight_decay",
+                 "optim", "max_length", "bf16", "fp16", "assistant_only_loss", "packing", "beta", "loss_type")
+
+
+class ResumeError(ValueError):
+    """`train(resume=True)` found a checkpoint of another run; the message says what differs and how to choose."""
+
+
+def checkpoints(output_dir: str | Path) -> list[Path]:
+    """The `checkpoint-<step>` folders in `output_dir`, newest (highest step) first."""
+    import re
 
     output_dir = Path(output_dir)
-    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if not output_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), path) for path in output_dir.iterdir()
+             if path.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", path.name))]
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest complete `checkpoint-<step>` folder in `output_dir`, or None. Lesson 03.
+
+    A newer folder without `trainer_state.json` (the run was killed while saving it) is skipped, with a warning
+    that names it.
+    """
+    from transformers.trainer import TRAINER_STATE_NAME
+
+    for path in checkpoints(output_dir):
+        if (path / TRAINER_STATE_NAME).is_file():
+            return str(path)
+        warnings.warn(f"{path} has no {TRAINER_STATE_NAME}: it was not saved completely (the run was probably "
+                      "stopped while saving it), so it is skipped for an older checkpoint. Delete it once you no longer "
+                      "need it.", UserWarning, stacklevel=2)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON would give it back: enums as their value, tuples and sets as sorted lists."""
+    import json
+
+    if isinstance(value, (set, frozenset)):
+        value = sorted(map(str, value))
+    return json.loads(json.dumps(getattr(value, "value", value), default=str))
+
+
+def data_fingerprint(dataset) -> str | None:
+    """SHA-256 of every row of a `datasets.Dataset` (None for a dataset that cannot be read row by row)."""
+    import hashlib
+    import json
+
+    if dataset is None or not hasattr(dataset, "iter"):
+        return None
+    digest = hashlib.sha256()
+    for batch in dataset.with_format(None).iter(batch_size=256):
+        digest.update(json.dumps(batch, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def resume_settings(trainer) -> dict[str, Any]:
+    """What decides where `trainer`'s run goes: model, method, data and the config's `RESUME_FIELDS`. Lesson 03.
+
+    `train` writes it into each checkpoint (`course_run.json`) and resumes only from a checkpoint with the same.
+    The data is `rows_fingerprint` of the rows given to `sft_trainer` (`trainer.rows_fingerprint`), else a hash
+    of the trainer's training dataset.
+    """
+    from course_lib.paths import course_root
+
+    model = trainer.model
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    name = str(getattr(base.config, "_name_or_path", "") or "")
+    try:  # the tiny model by its place in the course, so that a moved course folder still resumes
+        name = Path(name).resolve().relative_to(course_root().resolve()).as_posix()
+    except (ValueError, OSError):
+        pass
+    adapter = None
+    peft_config = getattr(model, "peft_config", None)
+    if peft_config:
+        config = peft_config[getattr(model, "active_adapter", "default")]
+        adapter = {key: getattr(config, key) for key in ("peft_type", "r", "lora_alpha", "target_modules",
+                                                         "trainable_token_indices", "num_virtual_tokens")
+                   if getattr(config, key, None) is not None}
+    quantization = getattr(base.config, "quantization_config", None)
+    if quantization is not None:
+        quantization = quantization if isinstance(quantization, dict) else quantization.to_dict()
+        quantization = {k: v for k, v in quantization.items()
+                        if k.startswith("load_in") or k in ("bnb_4bit_quant_type", "bnb_4bit_use_double_quant")}
+    trainer_class = next(c.__name__ for c in type(trainer).__mro__
+                         if c.__module__.split(".")[0] in ("trl", "transformers"))
+    data = getattr(trainer, "rows_fingerprint", None) or data_fingerprint(getattr(trainer, "train_dataset", None))
+    settings = {"model": name, "trainer": trainer_class, "adapter": adapter, "quantization": quantization,
+                "data": data, **{key: getattr(trainer.args, key) for key in RESUME_FIELDS if hasattr(trainer.args, key)}}
+    return _plain(settings)
+
+
+def check_resumable(checkpoint: str | Path, settings: dict[str, Any]) -> None:
+    """Raise ResumeError unless `checkpoint` was saved by a run with `settings`, saying what differs and what to do."""
+    import json
+
+    checkpoint = Path(checkpoint)
+    choose = (f"To keep that run, give this one another output_dir; to train this run from the start in "
+              f"{checkpoint.parent} instead, pass resume=False (its checkpoints then replace the older ones there, "
+              "keeping the newest save_total_limit).")
+    path = checkpoint / CHECKPOINT_SETTINGS_FILE
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResumeError(f"{checkpoint} has no {CHECKPOINT_SETTINGS_FILE}, so nothing says which settings it was "
+                          "trained with (it was saved by an older course_lib, or by trainer.train() rather than "
+                          f"training.train()), and resuming it could continue another run. {choose}") from None
+    except ValueError:
+        raise ResumeError(f"{path} is damaged, so nothing says which settings {checkpoint.name} was trained with. "
+                          f"{choose}") from None
+    differ = [f"{key}: {saved.get(key)!r} in the checkpoint, {settings.get(key)!r} in this run"
+              for key in sorted(set(saved) | set(settings)) if saved.get(key) != settings.get(key)]
+    if differ:
+        raise ResumeError(f"{checkpoint} belongs to a run with other settings, so resuming it would continue that "
+                          "run instead of starting this one:\n  " + "\n  ".join(differ) + f"\n{choose}")
+
+
+class RecordSettingsCallback(TrainerCallback):
+    """Writes the run's `resume_settings` into each checkpoint as it is saved (`train` adds it). Lesson 03."""
+
+    def __init__(self, settings: dict[str, Any]):
+        self.settings = settings
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            write_settings(folder, self.settings, name=CHECKPOINT_SETTINGS_FILE)
+
+
+class StopOnInterruptCallback(TrainerCallback):
+    """Turns the first Ctrl-C (SIGINT) into "save a checkpoint after this step and stop"; a second one stops at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def install(self) -> bool:
+        """Catch SIGINT until `uninstall`; False (nothing caught) outside the main thread, where Python forbids it."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        self._previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self.requested:  # the second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self.requested = True
+            print("\nCtrl-C: finishing this step, then saving a checkpoint (press Ctrl-C again to stop at once)")
+
+        signal.signal(signal.SIGINT, handler)
+        return True
+
+    def uninstall(self) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
 
 
 @dataclass
@@ -605,12 +773,53 @@ class TrainResult:
     resumed_from: str | None
 
 
+def _interrupted(trainer, settings: dict[str, Any], save: bool) -> None:
+    """After Ctrl-C: save a checkpoint of the last step (unless one was just saved) and say how to resume."""
+    step = trainer.state.global_step
+    folder = Path(trainer.args.output_dir) / f"checkpoint-{step}"
+    if step == 0:
+        print("Interrupted before the first step: nothing to save.")
+        return
+    if save:
+        trainer._save_checkpoint(trainer.model, trial=None)  # what a scheduled save does: weights, optimiser, state
+        write_settings(folder, settings, name=CHECKPOINT_SETTINGS_FILE)
+    print(f"Interrupted at step {step}; saved {folder}. To go on from there, build the trainer with the same "
+          "settings and call training.train(trainer, resume=True).")
+
+
 def train(trainer: SFTTrainer, resume: bool = True) -> TrainResult:
-    """Train, first resuming from the last checkpoint in `output_dir` when `resume` and one exists. Lesson 03."""
+    """Train, first resuming from the newest checkpoint in `output_dir` when `resume` and one exists. Lesson 03.
+
+    Each checkpoint gets the run's settings (`resume_settings`: model, method, data, seed, learning rate, step
+    budget, batch size, ...) in `course_run.json`. A checkpoint is resumed only when they are this run's; otherwise
+    `train` stops with a ResumeError that lists what differs and deletes nothing: pass another `output_dir`, or
+    `resume=False` to train from the start. A newest checkpoint that was not saved completely (no
+    `trainer_state.json`) is skipped, with a warning, for the newest complete one.
+
+    Ctrl-C (or the notebook's stop button) finishes the current step, saves a checkpoint, prints how to resume and
+    raises KeyboardInterrupt; a second Ctrl-C stops at once and saves the state of the last finished step.
+    """
+    settings = resume_settings(trainer)
     checkpoint = last_checkpoint(trainer.args.output_dir) if resume else None
     if checkpoint:
+        check_resumable(checkpoint, settings)
         print(f"resuming from {checkpoint}")
-    trainer.train(resume_from_checkpoint=checkpoint)
+    record, interrupt = RecordSettingsCallback(settings), StopOnInterruptCallback()
+    trainer.add_callback(record)
+    trainer.add_callback(interrupt)
+    interrupt.install()
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        _interrupted(trainer, settings, save=True)
+        raise
+    finally:
+        interrupt.uninstall()
+        trainer.remove_callback(record)
+        trainer.remove_callback(interrupt)
+    if interrupt.requested:  # the checkpoint was saved at the end of the step
+        _interrupted(trainer, settings, save=False)
+        raise KeyboardInterrupt
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return TrainResult(trainer.state.global_step, losses[-1] if losses else None, checkpoint)
 
@@ -629,11 +838,11 @@ def rows_fingerprint(rows: Sequence[dict]) -> str:
     return hashlib.sha256(json.dumps([r["messages"] for r in rows], sort_keys=True).encode()).hexdigest()
 
 
-def write_settings(folder: str | Path, settings: dict) -> Path:
-    """Write `settings` as `course_settings.json` into `folder` (next to the weights saved there)."""
+def write_settings(folder: str | Path, settings: dict, name: str = SETTINGS_FILE) -> Path:
+    """Write `settings` as `course_settings.json` (or `name`) into `folder` (next to the weights saved there)."""
     import json
 
-    path = Path(folder) / SETTINGS_FILE
+    path = Path(folder) / name
     path.write_text(json.dumps(settings, indent=1) + "\n")
     return path
 

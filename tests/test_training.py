@@ -297,6 +297,114 @@ def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenize
     assert losses(second) == pytest.approx(losses(straight), rel=1e-5, abs=1e-6)
 
 
+def interrupted_run(output_dir, rows, tokenizer, step=3, **overrides):
+    """A run of small_config stopped after `step`, where a checkpoint is saved."""
+    trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(output_dir, eval_strategy="no", **overrides),
+                                   rows, callbacks=[training.StopAtStepCallback(step)])
+    assert training.train(trainer, resume=False).global_step == step
+    return trainer
+
+
+def test_checkpoints_record_their_settings(tmp_path, rows, tokenizer):
+    trainer = interrupted_run(tmp_path, rows, tokenizer)
+    import json
+
+    saved = json.loads((tmp_path / "checkpoint-3" / training.CHECKPOINT_SETTINGS_FILE).read_text())
+    assert saved == training.resume_settings(trainer)
+    assert saved["model"] == TINY.model and saved["trainer"] == "SFTTrainer" and saved["adapter"] is None
+    assert saved["data"] == training.rows_fingerprint(rows)
+    assert (saved["seed"], saved["max_steps"], saved["per_device_train_batch_size"]) == (0, 6, 4)
+
+
+@pytest.mark.parametrize("change, differs", [
+    (dict(seed=1), "seed: 0 in the checkpoint, 1 in this run"),
+    (dict(learning_rate=1e-3), "learning_rate: 0.005 in the checkpoint, 0.001 in this run"),
+    (dict(max_steps=2), "max_steps: 6 in the checkpoint, 2 in this run"),  # the issue: asked for 8, ended at 13
+    (dict(per_device_train_batch_size=2), "per_device_train_batch_size: 4 in the checkpoint, 2 in this run"),
+    (dict(rows=slice(1, None)), "data: "),
+])
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, rows, tokenizer, change, differs):
+    interrupted_run(tmp_path, rows, tokenizer)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    change = dict(change)
+    run_rows = rows[change.pop("rows")] if "rows" in change else rows
+    other = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no", **change),
+                                 run_rows)
+    with pytest.raises(training.ResumeError, match=re.escape(differs)) as error:
+        training.train(other)  # resume=True is the default
+    assert "another output_dir" in str(error.value) and "resume=False" in str(error.value)
+    assert other.state.global_step == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing deleted or moved
+
+
+def test_a_checkpoint_of_another_method_is_not_resumed(tmp_path, rows, tokenizer):
+    from course_lib import lora
+
+    interrupted_run(tmp_path, rows, tokenizer)
+    adapter = with_adapter(fresh_model(), lora.lora_config(TINY))
+    other = training.sft_trainer(adapter, tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
+    with pytest.raises(training.ResumeError, match="adapter: None in the checkpoint, .*LORA"):
+        training.train(other)
+
+
+def test_a_checkpoint_without_recorded_settings_is_not_resumed(tmp_path, rows, tokenizer):
+    interrupted_run(tmp_path, rows, tokenizer)
+    (tmp_path / "checkpoint-3" / training.CHECKPOINT_SETTINGS_FILE).unlink()  # as trainer.train() alone saves it
+    second = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
+    with pytest.raises(training.ResumeError, match="has no course_run.json"):
+        training.train(second)
+
+
+def test_a_half_saved_newest_checkpoint_is_skipped_with_a_warning(tmp_path, rows, tokenizer):
+    interrupted_run(tmp_path, rows, tokenizer)
+    damaged = tmp_path / "checkpoint-5"  # killed while saving: weights written, trainer_state.json not yet
+    damaged.mkdir()
+    (damaged / "model.safetensors").write_bytes(b"")
+    second = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
+    with pytest.warns(UserWarning, match=re.escape(str(damaged)) + ".*no trainer_state.json"):
+        resumed = training.train(second)
+    assert resumed.resumed_from.endswith("checkpoint-3") and resumed.global_step == 6
+    assert damaged.is_dir()  # left for the learner to delete
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, rows, tokenizer, capsys):
+    import os
+    import signal
+
+    class CtrlC(training.TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 2:  # during step 3
+                os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows,
+                                   callbacks=[CtrlC()])
+    with pytest.raises(KeyboardInterrupt):
+        training.train(trainer, resume=False)
+    assert trainer.state.global_step == 3  # the step under way was finished
+    assert training.last_checkpoint(tmp_path).endswith("checkpoint-3")
+    assert "resume=True" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works as before again
+    second = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
+    assert training.train(second).global_step == 6
+
+
+def test_a_keyboard_interrupt_raised_inside_training_saves_a_checkpoint(tmp_path, rows, tokenizer, capsys):
+    class Interrupt(training.TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows,
+                                   callbacks=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        training.train(trainer, resume=False)
+    assert training.last_checkpoint(tmp_path).endswith("checkpoint-2")
+    assert "Interrupted at step 2" in capsys.readouterr().out
+    second = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
+    resumed = training.train(second)
+    assert resumed.resumed_from.endswith("checkpoint-2") and resumed.global_step == 6
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Hub tokenizers: a distinct pad token and a template with generation markers
 
