@@ -2,7 +2,8 @@
 
 For randomly initialised models of real shapes (default: SmolLM2-135M, SmolLM2-360M, Qwen2.5-0.5B) it runs a few
 training steps (forward, backward, optimiser step) of
-- full fine-tuning: fp32 weights trained under autocast, torch AdamW;
+- full fine-tuning: fp32 master weights trained under autocast, torch AdamW (the GPU profiles' recipe:
+  `course_lib.training.upcast_trainable`, called by `sft_trainer` and the DPO trainer);
 - LoRA: the base in 16 bits, peft LoRA rank 16 on all linear layers, autocast, torch AdamW;
 - QLoRA: the base loaded in NF4 with double quantisation (transformers' BitsAndBytesConfig), peft's
   prepare_model_for_kbit_training, then LoRA as above;

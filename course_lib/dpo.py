@@ -22,7 +22,7 @@ from course_lib.checks import positive_number, whole_number
 from course_lib.jsonl import read_jsonl
 from course_lib.preferences import PreferenceError, check_preference_row
 from course_lib.profiles import Profile, course_seed
-from course_lib.training import labelled_logits, plain_head_model
+from course_lib.training import labelled_logits, plain_head_model, upcast_trainable
 
 if TYPE_CHECKING:
     import torch
@@ -289,6 +289,8 @@ class PlainHeadDPOTrainer(DPOTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.args.fp16 or self.args.bf16:  # float32 master weights under 16-bit autocast, as in SFT
+            upcast_trainable(self.model)
         causal_lm = plain_head_model(self.model)
         if causal_lm is not None:
             plain_lm_head(causal_lm)

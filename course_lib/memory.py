@@ -724,7 +724,12 @@ def estimate_memory(
 
 
 def estimate_for_lesson(profile: Any, lesson: str, **overrides: Any) -> MemoryEstimate:
-    """The estimate for a training lesson run with a profile's model, batch size, length and precision. Lesson 05."""
+    """The estimate for a training lesson run with a profile's model, batch size, length and precision. Lesson 05.
+
+    It plans the recipe the code runs: on a GPU profile, autocast in the profile's 16 bits over float32 trainable
+    weights (`training.upcast_trainable`): the whole model in float32 for full fine-tuning (lesson 03), float32
+    adapters on a 16-bit base (04, 06), on a 4-bit base whose other weights peft casts to float32 (05).
+    """
     if lesson not in LESSON_METHODS:
         raise KeyError(f"Lesson {lesson!r} does not train; training lessons: {', '.join(LESSON_METHODS)}.")
     setup = LESSON_METHODS[lesson]
@@ -735,6 +740,8 @@ def estimate_for_lesson(profile: Any, lesson: str, **overrides: Any) -> MemoryEs
     )
     if setup.method != "full":
         settings["rank"] = profile.lora_rank
+    if setup.method == "qlora":  # lesson 05 readies the 4-bit model with prepare_model_for_kbit_training
+        settings["upcast_unquantized"] = True
     settings.update(overrides)
     return estimate_memory(profile.model, **settings)
 

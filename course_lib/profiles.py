@@ -29,7 +29,7 @@ class Profile:
     name: str  # what COURSE_PROFILE is set to
     summary: str  # one line: which machines it is for
     model: str  # Hub id, or a path relative to the course root for a local model
-    dtype: str  # torch dtype the model is loaded and trained in: float32, float16 or bfloat16
+    dtype: str  # float32, float16 or bfloat16: the model is loaded and computes in it; trainable weights stay float32
     needs_cuda: bool  # refuse to run without a CUDA GPU
     needs_bf16: bool  # refuse to run on a GPU without native bfloat16 (compute capability >= 8.0)
     batch_size: int  # examples per optimiser step

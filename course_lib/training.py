@@ -116,7 +116,8 @@ def run_settings(profile: Profile, lesson: str, *, output_dir: str | Path | None
     warn_if_not_persistent(output_dir)
     return dict(
         output_dir=str(output_dir),
-        # precision: TRL 1.x defaults to bf16=True; follow the profile instead
+        # precision: TRL 1.x defaults to bf16=True; follow the profile instead. fp16/bf16 mean autocast in 16 bits
+        # over float32 master weights (sft_trainer and the DPO trainer make the trainable parameters float32)
         bf16=profile.dtype == "bfloat16",
         fp16=profile.dtype == "float16",
         # memory: TRL 1.x defaults to gradient checkpointing on; it only pays off on a GPU. Transformers 5 renamed
@@ -261,11 +262,32 @@ def check_rows(train_rows: Sequence[dict], eval_rows: Sequence[dict] | None = No
                          "data/tickets/gold_test.jsonl), or eval_rows=None to train without evaluating.")
 
 
+def upcast_trainable(model) -> int:
+    """Cast the float16 and bfloat16 parameters that train to float32, in place; returns how many. Lesson 03.
+
+    Mixed precision as the Trainer runs it (fp16=True or bf16=True) computes under autocast in 16 bits, but the
+    weights it updates must be float32 master weights: with float16 ones the fp16 GradScaler refuses to unscale
+    their gradients ("Attempting to unscale FP16 gradients."), and with bfloat16 ones AdamW's small updates round
+    away. Frozen weights (a LoRA or QLoRA base) stay in 16 bits. The parameter objects are kept, so an optimiser
+    that already holds them still updates them.
+    """
+    import torch
+
+    upcast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
+            param.data = param.data.float()
+            upcast += 1
+    return upcast
+
+
 def sft_trainer(model, tokenizer, args: "SFTConfig", train_rows: Sequence[dict], eval_rows: Sequence[dict] | None = None,
                 callbacks: Sequence[TrainerCallback] = ()) -> SFTTrainer:
     """An `SFTTrainer` on ticket rows (conversational format), with the model's own loss. Lesson 03.
 
     Without `eval_rows` the run does not evaluate: `args.eval_strategy` is set to "no". Empty rows are an error.
+    With `args.fp16` or `args.bf16` (the GPU profiles) the trainable parameters are made float32 master weights
+    (`upcast_trainable`): full fine-tuning then holds the whole model in float32 and computes in 16 bits.
     """
     check_rows(train_rows, eval_rows)
     if eval_rows is None and args.eval_strategy != "no":
@@ -279,6 +301,8 @@ def sft_trainer(model, tokenizer, args: "SFTConfig", train_rows: Sequence[dict],
         callbacks=list(callbacks),
     )
     trainer.rows_fingerprint = rows_fingerprint(train_rows)  # what `train` records in each checkpoint as the data
+    if args.fp16 or args.bf16:  # after TRL's own casts (it makes a quantised model's adapters bfloat16)
+        upcast_trainable(trainer.model)
     return trainer
 
 
@@ -894,6 +918,8 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
     training it again. Training starts from the profile's base model with lesson 03's settings (`sft_config`, no
     checkpoints). Returns (model in eval mode, tokenizer, True if it was trained now).
     """
+    import torch
+
     from course_lib.models import load_model_and_tokenizer
     from course_lib.profiles import set_seed
 
@@ -907,5 +933,6 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
     config = sft_config(profile, lesson=lesson, output_dir=folder.parent / "runs", seed=seed, save_strategy="no",
                         logging_strategy="no", **overrides)
     train(sft_trainer(model, tokenizer, config, train_rows), resume=False)
+    model = model.to(getattr(torch, profile.dtype))  # trained with float32 master weights; kept in the profile's dtype
     save_model(model, tokenizer, folder, wanted)
     return model.eval(), tokenizer, True

@@ -391,6 +391,38 @@ def test_large_profile_fits_the_smallest_gpu_it_is_picked_for(lesson):
     estimate = estimate_for_lesson(PROFILES["large"], lesson)
     assert estimate.fits("A100-40GB", margin=0.10), f"lesson {lesson} on the large profile:\n{estimate}"
 
+
+@pytest.mark.parametrize("profile_name", ["t4", "large"])
+def test_lesson_estimates_plan_the_precision_the_code_trains_in(profile_name):
+    # the code (tests/test_training.py checks it on a CPU replay): autocast in the profile's 16 bits over float32
+    # trainable weights; full fine-tuning holds the whole model in float32, QLoRA's non-4-bit weights are cast to
+    # float32 by prepare_model_for_kbit_training
+    profile = PROFILES[profile_name]
+    full = estimate_for_lesson(profile, "03")
+    assert full.mixed_precision and full.dtype == profile.dtype
+    assert full.weights - full.weight_copies == 4 * full.parameters  # float32 master weights
+    assert full.gradients == 4 * full.parameters and full.optimizer_state == 8 * full.parameters  # AdamW in float32
+    qlora = estimate_for_lesson(profile, "05")
+    assert qlora == estimate_memory(profile.model, method="qlora", seq_len=profile.max_length,
+                                    batch_size=profile.batch_size, dtype=profile.dtype, gradient_checkpointing=True,
+                                    rank=profile.lora_rank, upcast_unquantized=True)
+    for lesson in ("04", "05", "06"):  # adapters, their gradients and AdamW's moments in float32
+        adapters = estimate_for_lesson(profile, lesson)
+        assert adapters.gradients == 4 * adapters.trainable_parameters
+
+
+def test_a_prepared_4bit_model_keeps_its_other_weights_in_float32():
+    # what estimate_for_lesson(..., "05") plans with upcast_unquantized=True, on the t4 profile's dtype
+    from peft import prepare_model_for_kbit_training
+
+    from course_lib import quantization
+
+    t4_on_cpu = replace(PROFILES["t4"], model=PROFILES["tiny"].model, needs_cuda=False)
+    model, _ = quantization.load_quantized(t4_on_cpu, bits=4)
+    assert any(p.dtype == torch.float16 for p in model.parameters())
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    assert {p.dtype for p in model.parameters() if p.dtype.is_floating_point} == {torch.float32}
+
 def test_tables_show_every_part_and_every_gpu():
     estimate = estimate_memory("SmolLM2-360M", method="qlora", seq_len=2048, batch_size=1)
     table, fits = estimate.table(), estimate.fit_table()

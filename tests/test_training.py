@@ -487,3 +487,76 @@ def test_a_saved_full_sft_model_is_reused_only_with_the_same_settings(tmp_path, 
     _, _, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2, seed=1)
     assert trained  # another seed is another model: trained again, and saved over the old one
     assert training.saved_with(folder, training.full_sft_settings(TINY, rows, max_steps=2, seed=1))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# mixed precision on the GPU profiles: float32 master weights under 16-bit autocast, replayed on the CPU
+
+
+def gpu_profile_on_cpu(name):
+    """A GPU profile's row (dtype, fp16/bf16, learning rates, rank) with the tiny model on the CPU: nothing downloaded."""
+    import dataclasses
+
+    return dataclasses.replace(PROFILES[name], model=TINY.model, needs_cuda=False)
+
+
+def gpu_trainer(method, profile, rows, tmp_path):
+    """The trainer the lessons build for `method` on `profile`, with the model loaded in the profile's dtype."""
+    import torch
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    from course_lib import dpo, lora, quantization
+    from course_lib.models import load_local_model
+    from course_lib.paths import data_path
+
+    if method == "qlora":
+        model, tokenizer = quantization.load_quantized(profile, bits=4)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model, tokenizer = load_local_model(profile.model_location, dtype=profile.dtype)
+        assert {p.dtype for p in model.parameters()} == {getattr(torch, profile.dtype)}  # loaded as the lessons load it
+    if method == "dpo":
+        pairs = dpo.trl_rows(dpo.load_preferences(data_path("tickets", "preferences.jsonl"))[:4])
+        return dpo.dpo_trainer(model, tokenizer, profile, pairs, output_dir=tmp_path, max_steps=1)
+    config = training.sft_config(profile, output_dir=tmp_path, max_steps=1, per_device_train_batch_size=2,
+                                 disable_tqdm=True)
+    if method != "full":
+        token_ids = lora.answer_token_ids(tokenizer, rows)
+        model = get_peft_model(model, lora.lora_config(profile, token_ids=token_ids))
+    return training.sft_trainer(model, tokenizer, config, rows[:4])
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "qlora", "dpo"])
+@pytest.mark.parametrize("profile_name", ["t4", "large"])
+def test_gpu_profiles_train_float32_master_weights_under_autocast(tmp_path, rows, profile_name, method):
+    import torch
+
+    profile = gpu_profile_on_cpu(profile_name)
+    trainer = gpu_trainer(method, profile, rows, tmp_path)
+    half = getattr(torch, profile.dtype)
+    assert (trainer.args.fp16, trainer.args.bf16) == (half == torch.float16, half == torch.bfloat16)
+    trainable = {name: p for name, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainable and {p.dtype for p in trainable.values()} == {torch.float32}, \
+        {name: p.dtype for name, p in trainable.items() if p.dtype != torch.float32}
+    if method in ("lora", "dpo"):  # the frozen base stays in the profile's 16 bits
+        assert any(p.dtype == half for p in trainer.model.parameters() if not p.requires_grad)
+    # one optimiser step as accelerate takes it on a GPU with fp16: scaled loss, unscale, step
+    optimizer = trainer.create_optimizer()
+    batch = next(iter(trainer.get_train_dataloader()))
+    scaler = torch.amp.GradScaler("cpu")
+    trainer.model.train()
+    with torch.autocast("cpu", dtype=half):
+        loss = trainer.compute_loss(trainer.model, batch)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # raises "Attempting to unscale FP16 gradients." for a float16 trainable weight
+    scaler.step(optimizer)
+    scaler.update()
+    assert {p.grad.dtype for p in trainable.values() if p.grad is not None} == {torch.float32}
+    assert {p.dtype for p in trainable.values()} == {torch.float32}  # still master weights after the step
+
+
+def test_the_tiny_profile_keeps_its_float32_model_as_it_is(tmp_path, rows, tokenizer):
+    model = fresh_model()
+    trainer = training.sft_trainer(model, tokenizer, small_config(tmp_path), rows)
+    assert trainer.model is model and not (trainer.args.fp16 or trainer.args.bf16)
+    assert training.upcast_trainable(model) == 0  # nothing to cast: everything is float32 already
