@@ -203,7 +203,7 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
     """
     from trl import DPOConfig
 
-    from course_lib.training import run_settings
+    from course_lib.training import run_settings, warn_if_not_persistent
 
     positive_number("beta", beta, "It is how strongly the policy is held near the reference: typical values are "
                                   "0.01 to 0.5, and lesson 06 uses 0.1.")
@@ -217,6 +217,8 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
         save_strategy="no",
     )
     settings.update(overrides)
+    if settings["save_strategy"] != "no":  # only a run that saves checkpoints can lose them
+        warn_if_not_persistent(settings["output_dir"])
     return DPOConfig(**settings)
 
 

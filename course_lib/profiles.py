@@ -185,6 +185,28 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def go_offline() -> bool:
+    """Switch the Hugging Face libraries offline unless `HF_HUB_OFFLINE` says otherwise; True when offline. Lesson 00.
+
+    The environment variables are read when `huggingface_hub` and `datasets` are imported, so in a kernel that
+    already imported them (a notebook's second run of its first cell) setting them changes nothing: the constants
+    they were read into are set as well. `HF_HUB_OFFLINE=0` set by the learner is respected.
+    """
+    import sys
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    offline = os.environ["HF_HUB_OFFLINE"].strip().upper() in ("1", "ON", "YES", "TRUE")
+    if offline:
+        hub = sys.modules.get("huggingface_hub.constants")  # huggingface_hub.is_offline_mode() reads this constant
+        if hub is not None:
+            hub.HF_HUB_OFFLINE = True
+        datasets_config = sys.modules.get("datasets.config")
+        if datasets_config is not None:
+            datasets_config.HF_HUB_OFFLINE = datasets_config.HF_DATASETS_OFFLINE = True
+    return offline
+
+
 def start_lesson(lesson: str, seed: int = 0) -> Profile:
     """Pick the profile for this machine, print what was picked and why, seed everything, and return it.
 
@@ -194,8 +216,7 @@ def start_lesson(lesson: str, seed: int = 0) -> Profile:
     profile, reason = select_profile(hardware)
     if not profile.needs_cuda:
         # The tiny profile never needs the Hub: make any accidental download fail loudly, not hang.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        go_offline()
     set_seed(seed)
     minutes = profile.minutes.get(lesson)
     lines = [

@@ -53,7 +53,10 @@ class PreflightError(ValueError):
 
 
 def warn_if_not_persistent(output_dir: str | Path) -> bool:
-    """On Colab, warn (and return True) when checkpoints would go to disk that is lost with the runtime."""
+    """On Colab, warn (and return True) when checkpoints would go to disk that is lost with the runtime.
+
+    The config builders call it only for runs that save checkpoints (`save_strategy` other than "no").
+    """
     if not in_colab():
         return False
     path = Path(output_dir).expanduser().resolve()
@@ -113,7 +116,6 @@ def run_settings(profile: Profile, lesson: str, *, output_dir: str | Path | None
         from course_lib.paths import build_path
 
         output_dir = build_path(f"run_{lesson}")
-    warn_if_not_persistent(output_dir)
     return dict(
         output_dir=str(output_dir),
         # precision: TRL 1.x defaults to bf16=True; follow the profile instead. fp16/bf16 mean autocast in 16 bits
@@ -185,6 +187,8 @@ def sft_config(
     if "gradient_checkpointing" in overrides:  # the old name given alone must still take effect
         overrides.setdefault("activation_checkpointing", overrides["gradient_checkpointing"])
     settings.update(overrides)
+    if settings["save_strategy"] != "no":  # only a run that saves checkpoints can lose them
+        warn_if_not_persistent(settings["output_dir"])
     return SFTConfig(**settings)
 
 

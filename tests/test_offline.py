@@ -122,3 +122,30 @@ def test_notebook_kernels_run_under_the_guard(tmp_path, monkeypatch):
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     assert "network access blocked" in nb.cells[0].outputs[0]["text"]
     assert "huggingface.co" in log.read_text()
+
+
+def test_start_lesson_switches_an_already_imported_hub_offline(tmp_path):
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: a notebook that imported it first stayed online
+    code = ("import huggingface_hub, datasets, transformers.utils.hub as th\n"
+            "assert not huggingface_hub.is_offline_mode()\n"
+            "from course_lib import start_lesson\n"
+            "start_lesson('00')\n"
+            "import datasets.config\n"
+            "print(huggingface_hub.is_offline_mode(), th.is_offline_mode(), datasets.config.HF_HUB_OFFLINE)")
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    environ.update(COURSE_PROFILE="tiny", PYTHONPATH=os.pathsep.join([str(GUARD), environ.get("PYTHONPATH", "")]),
+                   COURSE_NETGUARD_LOG=str(tmp_path / "net.log"))
+    result = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True True True"
+
+
+def test_an_explicit_online_setting_is_respected(monkeypatch):
+    from course_lib.profiles import go_offline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    assert go_offline() is False and hub.HF_HUB_OFFLINE is False

@@ -108,6 +108,18 @@ def test_colab_warns_when_checkpoints_are_not_on_drive(tmp_path, monkeypatch):
         assert training.warn_if_not_persistent("/content/drive/MyDrive/sft") is False
 
 
+def test_colab_warns_only_for_runs_that_save_checkpoints(tmp_path, monkeypatch):
+    from course_lib import dpo
+
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        training.sft_config(TINY, output_dir=tmp_path, save_strategy="no")  # lessons 03/04's runs save nothing
+        dpo.dpo_config(TINY, output_dir=tmp_path)  # nor does DPO by default
+    with pytest.warns(UserWarning, match="/content/drive"):
+        dpo.dpo_config(TINY, output_dir=tmp_path, save_strategy="steps")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the label mask, on a batch collated by the trainer
 
