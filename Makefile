@@ -31,6 +31,7 @@ setup: $(STAMP)  ## create .venv and install the course (seconds when already do
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "the course needs Python 3.10 or newer"'
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade "pip>=25.3,<26"  # the pip a new venv brings may be years old, with known advisories
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	@if $(BIN)/python -c 'import torch' 2>/dev/null; then \
