@@ -74,8 +74,10 @@ def prepare_tokenizer(tokenizer) -> list[str]:
     """Make a Hub tokenizer ready for the course's training and generation; returns each change, in words. Lesson 03.
 
     1) padding on the left, for batched generation;
-    2) a pad token distinct from EOS (padding is masked from the loss: if it were EOS, the model would never be
-       trained to stop): an existing special token from PAD_CANDIDATES, else the unknown token;
+    2) a pad token distinct from EOS: an existing special token from PAD_CANDIDATES, else the unknown token. TRL's
+       collator masks padding by position, so pad = EOS would still train on the EOS; a collator that masks by token
+       id (transformers' DataCollatorForLanguageModeling) would mask every EOS, and the model would never be trained
+       to stop. A distinct pad is safe with both;
     3) a chat template with `{% generation %}` markers, for assistant-only loss: models that speak ChatML get the
        course's CHATML_TEMPLATE. Anything else is left for `training.preflight` to report with its fix.
     """

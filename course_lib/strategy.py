@@ -4,7 +4,8 @@ Two ways to change what a model does: put what it needs in the **context** (inst
 documents) on every request, or put it in the **weights** once, by fine-tuning. `recommend` weighs the flags of a
 project and explains which flag pushed which way; `DecisionHelper` is the same function behind checkboxes. The
 cost model compares a month of requests: prompting and RAG pay for long prompts on every request, fine-tuning
-pays once for training and then sends short prompts to a cheaper model.
+pays once for training and then sends short prompts to a cheaper model, plus what a fine-tuned model costs by the
+month whatever the volume (a reserved serving GPU, retraining when the base model or the task changes).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Flag:
 
 FLAGS: tuple[Flag, ...] = (
     Flag("strict_output", "strict structured output (e.g. JSON that must follow a schema)", True,
-         "a format learned from thousands of examples is followed far more reliably than one described in a prompt"),
+         "constrained decoding (JSON mode, a grammar, structured outputs) guarantees the syntax without training; "
+         "fine-tuning makes the content follow the rules: the allowed values, and which one fits"),
     Flag("taxonomy", "reasoning over a fixed taxonomy or house rules", True,
          "many labels and rules fill the prompt on every request, while training teaches them once"),
     Flag("domain_behaviour", "domain-native behaviour (tone, jargon, the way your team writes)", True,
@@ -157,20 +159,47 @@ EXAMPLE_PRICES = {
     "small_input_per_million": 0.10,  # a small fine-tuned model, hosted or self-hosted, per million input tokens
     "small_output_per_million": 0.40,  # ... per million output tokens
     "gpu_hour": 3.00,  # renting one training GPU (H100 class) for an hour
+    "serving_gpu_hour": 0.80,  # renting one inference GPU (L4 class) for an hour, to self-host a small model
 }
+HOURS_PER_MONTH = 730  # 365 x 24 / 12: a GPU reserved all month
 
 
 @dataclass(frozen=True)
 class CostOption:
-    """One way to serve the task: a one-time cost, then a cost per request."""
+    """One way to serve the task: a one-time cost, a cost per request, and fixed costs by the month. Lesson 01.
+
+    The fixed monthly costs are paid whatever the volume, so at `volume` requests a month they add
+    `per_month / volume` to each request; an option that has them needs `volume` to be priced.
+    """
 
     name: str
     one_time: float  # dollars paid once (training, labelling); 0 for prompting
     per_request: float  # dollars per request
+    serving_per_month: float = 0.0  # dollars a month whatever the volume, e.g. a serving GPU reserved all month
+    retraining: float = 0.0  # dollars per retraining run (new base model, changed taxonomy), 0: never retrained
+    retrain_every_months: float = 12.0  # months between retraining runs
 
-    def cost(self, requests: float) -> float:
-        """Total cost after `requests` requests."""
-        return self.one_time + self.per_request * requests
+    def __post_init__(self):
+        if self.retraining and not self.retrain_every_months > 0:
+            raise ValueError(f"{self.name}: retrain_every_months must be positive, got {self.retrain_every_months}")
+
+    @property
+    def per_month(self) -> float:
+        """Fixed dollars a month: serving, plus each retraining run spread over the months until the next."""
+        return self.serving_per_month + (self.retraining / self.retrain_every_months if self.retraining else 0.0)
+
+    def per_request_at(self, volume: float | None = None) -> float:
+        """Dollars per request at `volume` requests a month: the price per request plus a share of the fixed costs."""
+        if not self.per_month:
+            return self.per_request
+        if volume is None or not volume > 0:
+            raise ValueError(f"{self.name} costs ${self.per_month:,.2f} a month whatever the volume, so its cost "
+                             "depends on the volume: pass volume=<requests per month>")
+        return self.per_request + self.per_month / volume
+
+    def cost(self, requests: float, *, volume: float | None = None) -> float:
+        """Total cost after `requests` requests, at `volume` requests a month (needed only with monthly costs)."""
+        return self.one_time + self.per_request_at(volume) * requests
 
 
 def request_cost(*, input_tokens: float, output_tokens: float, input_per_million: float,
@@ -184,24 +213,42 @@ def training_cost(*, gpu_hours: float, gpu_hour: float, other: float = 0.0) -> f
     return gpu_hours * gpu_hour + other
 
 
-def break_even(a: CostOption, b: CostOption) -> float:
+def break_even(a: CostOption, b: CostOption, *, volume: float | None = None) -> float:
     """Requests after which the two options have cost the same, in closed form; inf when they never meet.
 
     one_time_a + per_request_a * n = one_time_b + per_request_b * n  =>  n = (one_time_b - one_time_a) / (per_request_a - per_request_b)
+
+    With fixed monthly costs, each per_request is the one at `volume` requests a month (`CostOption.per_request_at`).
     """
-    if a.per_request == b.per_request:
+    pa, pb = a.per_request_at(volume), b.per_request_at(volume)
+    if pa == pb:
         return 0.0 if a.one_time == b.one_time else math.inf
-    n = (b.one_time - a.one_time) / (a.per_request - b.per_request)
+    n = (b.one_time - a.one_time) / (pa - pb)
     return n if n >= 0 else math.inf
 
 
+def break_even_volume(a: CostOption, b: CostOption) -> float:
+    """Requests a month above which the one with the higher fixed monthly costs costs less a month; inf if never.
+
+    per_request_a * v + per_month_a = per_request_b * v + per_month_b  =>  v = (per_month_b - per_month_a) / (per_request_a - per_request_b)
+    One-time costs are left out: below this volume the option with the fixed costs never pays them back.
+    """
+    if a.per_request == b.per_request:
+        return 0.0 if a.per_month == b.per_month else math.inf
+    v = (b.per_month - a.per_month) / (a.per_request - b.per_request)
+    return v if v >= 0 else math.inf
+
+
 def plot_costs(options: Sequence[CostOption], *, reference: CostOption, max_requests: float | None = None,
-               ax=None, title: str = "Cumulative cost"):
-    """Cumulative cost of each option against the number of requests; where each crosses `reference` is marked and in the legend."""
+               ax=None, title: str = "Cumulative cost", volume: float | None = None):
+    """Cumulative cost of each option against the number of requests; where each crosses `reference` is marked and in the legend.
+
+    `volume` (requests a month) is needed when an option has fixed monthly costs.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    crossings = {o.name: break_even(o, reference) for o in options if o is not reference}
+    crossings = {o.name: break_even(o, reference, volume=volume) for o in options if o is not reference}
     finite = [n for n in crossings.values() if math.isfinite(n) and n > 0]
     if max_requests is None:
         max_requests = 2 * max(finite) if finite else 1_000_000
@@ -209,17 +256,19 @@ def plot_costs(options: Sequence[CostOption], *, reference: CostOption, max_requ
         _, ax = plt.subplots(figsize=(7, 3.6))
     xs = [max_requests * i / 200 for i in range(201)]
     for option in options:
-        label = rf"{option.name}: \${option.per_request * 1000:.2f} per 1k requests"
+        label = rf"{option.name}: \${option.per_request_at(volume) * 1000:.2f} per 1k requests"
+        if option.per_month:
+            label += rf" (\${option.per_month:,.0f} a month of it)"
         if option.one_time:
             label += rf" + \${option.one_time:,.0f} once"
         n = crossings.get(option.name, math.inf)
         if option is not reference and math.isfinite(n):
             label += f"; break-even at {n:,.0f}"
-        ax.plot(xs, [option.cost(x) for x in xs], label=label, linewidth=2.5 if option is reference else 1.5)
+        ax.plot(xs, [option.cost(x, volume=volume) for x in xs], label=label, linewidth=2.5 if option is reference else 1.5)
     for n in crossings.values():
         if math.isfinite(n) and 0 < n <= max_requests:
             ax.axvline(n, color="gray", linestyle=":", linewidth=1)
-            ax.plot([n], [reference.cost(n)], "ko", markersize=5)
+            ax.plot([n], [reference.cost(n, volume=volume)], "ko", markersize=5)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
     ax.set(xlabel="requests", ylabel="cumulative cost (USD)", title=title, xlim=(0, max_requests), ylim=(0, None))
     ax.legend(fontsize=8, loc="upper left")

@@ -345,7 +345,8 @@ def preflight(model, tokenizer, args: "SFTConfig", rows: Sequence[dict], hardwar
             "markers, so every label would be masked. Wrap the assistant's content and its end-of-turn token "
             "in those markers (see course_lib.chat.CHAT_TEMPLATE), or set assistant_only_loss=False."
         )
-    # 2) a pad token distinct from EOS: padding masked as -100 would hide the EOS the model must learn
+    # 2) a pad token distinct from EOS: a collator that masks padding by token id would mask the EOS as well.
+    #    TRL's collator masks by position and keeps it; the refusal is a safe habit for every other collator.
     if tokenizer.pad_token_id is None:
         raise PreflightError(
             "The tokenizer has no pad token (tokenizer.pad_token is None). Add a dedicated one: "
@@ -353,8 +354,10 @@ def preflight(model, tokenizer, args: "SFTConfig", rows: Sequence[dict], hardwar
         )
     if tokenizer.pad_token_id == tokenizer.eos_token_id:
         raise PreflightError(
-            f"tokenizer.pad_token is the EOS token ({tokenizer.eos_token!r}): padding is masked out of the loss, so "
-            "the model may never learn to stop. Use a distinct pad token, e.g. an unused special token of the "
+            f"tokenizer.pad_token is the EOS token ({tokenizer.eos_token!r}). TRL's SFT collator masks padding by "
+            "position and still trains on the EOS, but a collator that masks padding by token id (transformers' "
+            "DataCollatorForLanguageModeling, many older tutorials) sets every EOS label to -100 too, and the model "
+            "never learns to stop. Use a distinct pad token, e.g. an unused special token of the "
             "tokenizer, or tokenizer.add_special_tokens({'pad_token': '<|pad|>'}) followed by "
             "model.resize_token_embeddings(len(tokenizer))."
         )

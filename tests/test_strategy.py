@@ -16,6 +16,7 @@ from course_lib.strategy import (
     CostOption,
     DecisionHelper,
     break_even,
+    break_even_volume,
     plot_costs,
     recommend,
     request_cost,
@@ -118,3 +119,61 @@ def test_plot_marks_each_break_even():
     assert ax.get_xlim()[1] == pytest.approx(2 * 202_400)
     marked = sorted(line.get_xdata()[0] for line in ax.lines if line.get_marker() == "o")
     assert marked == pytest.approx([506 / 0.0035, 202_400])
+
+
+def test_fixed_monthly_costs_are_shared_among_a_months_requests():
+    # serving $500 a month + a $600 retraining every 6 months = $600 a month; at 200,000 requests a month that is
+    # $0.003 a request on top of $0.0005
+    hosted = CostOption("self-hosted", one_time=506.0, per_request=0.0005, serving_per_month=500.0,
+                        retraining=600.0, retrain_every_months=6)
+    assert hosted.per_month == pytest.approx(600.0)
+    assert hosted.per_request_at(200_000) == pytest.approx(0.0035)
+    assert hosted.cost(400_000, volume=200_000) == pytest.approx(506 + 0.0035 * 400_000)
+    with pytest.raises(ValueError, match=r"\$600.00 a month.*pass volume="):
+        hosted.cost(1000)
+    with pytest.raises(ValueError, match="retrain_every_months must be positive"):
+        CostOption("bad", one_time=0.0, per_request=0.0, retraining=100.0, retrain_every_months=0)
+    plain = CostOption("prompting", one_time=0.0, per_request=0.003)
+    assert plain.per_month == 0.0 and plain.cost(1000) == plain.cost(1000, volume=5) == pytest.approx(3.0)
+
+
+def test_break_even_with_fixed_costs_by_hand():
+    prompting = CostOption("prompting", one_time=0.0, per_request=0.005)
+    hosted = CostOption("self-hosted", one_time=500.0, per_request=0.0, serving_per_month=600.0,
+                        retraining=1200.0, retrain_every_months=6)  # $600 + $200 = $800 a month
+    # per month: 0.005 v = 800  =>  v = 160,000 requests a month before the fixed costs are paid for
+    assert break_even_volume(prompting, hosted) == pytest.approx(160_000)
+    assert break_even_volume(hosted, prompting) == pytest.approx(160_000)  # symmetric
+    # below it the self-hosted model never catches up; at 200,000 a month it costs 0.004 a request:
+    # 0.005 n = 500 + 0.004 n  =>  n = 500,000 requests (2.5 months)
+    assert break_even(prompting, hosted, volume=100_000) == math.inf
+    assert break_even(prompting, hosted, volume=200_000) == pytest.approx(500_000)
+    assert prompting.cost(500_000, volume=200_000) == pytest.approx(hosted.cost(500_000, volume=200_000))
+    # retraining alone, without serving, moves a hosted fine-tuned model's break-even later
+    tuned = CostOption("fine-tuned", one_time=506.0, per_request=0.0005)
+    retrained = CostOption("fine-tuned, retrained", one_time=506.0, per_request=0.0005, retraining=506.0,
+                           retrain_every_months=6)
+    slow = CostOption("prompting", one_time=0.0, per_request=0.003)
+    # at 50,000 a month: 506 / 6 / 50,000 = 0.0016867 a request more; 506 / (0.0025 - 0.0016867) = 622,131
+    assert break_even(slow, retrained, volume=50_000) == pytest.approx(506 / (0.0025 - 506 / 6 / 50_000))
+    assert break_even(slow, retrained, volume=50_000) > break_even(slow, tuned) == pytest.approx(202_400)
+    with pytest.raises(ValueError, match="pass volume="):
+        break_even(slow, retrained)
+    assert break_even_volume(slow, CostOption("same", one_time=0.0, per_request=0.003)) == 0.0
+    assert break_even_volume(tuned, CostOption("dearer, fixed", one_time=0.0, per_request=0.001, serving_per_month=1.0)) == math.inf
+
+
+def test_plot_with_fixed_costs_needs_and_uses_the_volume():
+    prompting = CostOption("prompting", one_time=0.0, per_request=0.005)
+    hosted = CostOption("self-hosted", one_time=500.0, per_request=0.0, serving_per_month=800.0)
+    ax = plot_costs([prompting, hosted], reference=hosted, volume=200_000)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[1] == r"self-hosted: \$4.00 per 1k requests (\$800 a month of it) + \$500 once"
+    assert "break-even at 500,000" in labels[0]
+    with pytest.raises(ValueError, match="pass volume="):
+        plot_costs([prompting, hosted], reference=hosted)
+
+
+def test_strict_output_flag_credits_constrained_decoding_with_the_syntax():
+    why = next(f.why for f in FLAGS if f.key == "strict_output")
+    assert "constrained decoding" in why and "content" in why

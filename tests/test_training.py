@@ -203,8 +203,23 @@ def test_preflight_no_chat_template(tmp_path, model, tokenizer, rows):
 def test_preflight_pad_equals_eos(tmp_path, model, tokenizer, rows):
     broken = copy.deepcopy(tokenizer)
     broken.pad_token = broken.eos_token
-    with pytest.raises(training.PreflightError, match="pad_token is the EOS token.*distinct pad token"):
+    with pytest.raises(training.PreflightError, match="pad_token is the EOS token.*by token id.*distinct pad token"):
         training.preflight(model, broken, small_config(tmp_path), rows)
+
+
+def test_pad_equals_eos_loses_the_eos_only_with_a_collator_that_masks_by_token_id(tokenizer, rows):
+    """Lesson 03 section 4: transformers' collator masks every EOS when pad = EOS; TRL's keeps every label."""
+    from transformers import DataCollatorForLanguageModeling
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling as TRLDataCollator
+
+    careless = copy.deepcopy(tokenizer)
+    careless.pad_token = careless.eos_token
+    ids = careless.apply_chat_template(rows[0]["messages"], tokenize=True, return_dict=True)["input_ids"]
+    eos = careless.eos_token_id
+    by_token_id = DataCollatorForLanguageModeling(tokenizer=careless, mlm=False)([{"input_ids": ids}])
+    by_position = TRLDataCollator(pad_token_id=careless.pad_token_id)([{"input_ids": ids}])
+    assert by_token_id["labels"][0].tolist() == [-100 if t == eos else t for t in ids] and eos in ids
+    assert by_position["labels"][0].tolist() == ids
 
 
 def test_preflight_template_without_generation_markers(tmp_path, model, tokenizer, rows):
