@@ -38,6 +38,18 @@ def test_claims_are_logged_as_json_lines_when_asked(monkeypatch, tmp_path):
     assert (second["holds"], second["margin"]) == (False, -0.5)
 
 
+def test_a_perturb_run_logs_a_failed_claim_and_goes_on(monkeypatch, tmp_path, capsys):
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("COURSE_CLAIMS_LOG", str(log))
+    monkeypatch.setenv("COURSE_CLAIMS_KEEP_GOING", "1")
+    assert claims.claim("fails", 0.5, ">=", 1) == -0.5
+    assert "CLAIM FAILED" in capsys.readouterr().out
+    assert json.loads(log.read_text())["holds"] is False
+    monkeypatch.delenv("COURSE_CLAIMS_LOG")  # without a log, keep-going alone never hides a failure
+    with pytest.raises(AssertionError):
+        claims.claim("fails", 0.5, ">=", 1)
+
+
 def test_nothing_is_logged_by_default(monkeypatch, tmp_path):
     monkeypatch.delenv("COURSE_CLAIMS_LOG", raising=False)
     monkeypatch.chdir(tmp_path)
