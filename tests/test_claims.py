@@ -10,6 +10,13 @@ from course_lib import build_path, claims, profiles, training
 from course_lib.profiles import PROFILES, ProfileError
 
 
+@pytest.fixture(autouse=True)
+def no_claims_log(monkeypatch):
+    """Each test starts without a claims log, even inside a run that records one (a make perturb or make test run)."""
+    monkeypatch.delenv("COURSE_CLAIMS_LOG", raising=False)
+    monkeypatch.delenv("COURSE_CLAIMS_KEEP_GOING", raising=False)
+
+
 def test_a_claim_that_holds_returns_its_margin_in_the_claims_units():
     assert claims.claim("accuracy above 0.8", 0.85, ">", 0.8) == pytest.approx(0.05)
     assert claims.claim("loss below 2", 1.5, "<", 2.0) == pytest.approx(0.5)
@@ -51,7 +58,6 @@ def test_a_perturb_run_logs_a_failed_claim_and_goes_on(monkeypatch, tmp_path, ca
 
 
 def test_nothing_is_logged_by_default(monkeypatch, tmp_path):
-    monkeypatch.delenv("COURSE_CLAIMS_LOG", raising=False)
     monkeypatch.chdir(tmp_path)
     claims.claim("quiet", 1, ">", 0)
     assert list(tmp_path.iterdir()) == []
