@@ -7,6 +7,7 @@ script executes notebooks (and the by-hand-equals-library tests) under a named c
 
     python benchmarks/perturb.py run avx2,seed+1              # every lesson and the numeric tests
     python benchmarks/perturb.py run native 03 04 --no-tests   # lessons 03 and 04 only
+    python benchmarks/perturb.py run avx2 --tests-only         # the numeric tests only
     python benchmarks/perturb.py table                        # benchmarks/claims.md from every recorded run
 
 A configuration is a comma-separated list of knobs (`make perturb PERTURB=...` passes one):
@@ -116,7 +117,7 @@ def run_tests(env: dict[str, str]) -> list[dict]:
     return list(files.values())
 
 
-def run(config: str, selection: list[str], with_tests: bool) -> None:
+def run(config: str, selection: list[str], with_tests: bool, with_notebooks: bool = True) -> None:
     env = knob_environment(config)
     name = ",".join(sorted(config.split(",")))  # one file per configuration, whatever the knobs' order
     os.environ.update(env)
@@ -125,7 +126,7 @@ def run(config: str, selection: list[str], with_tests: bool) -> None:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     RECORDS.mkdir(parents=True, exist_ok=True)
     path = RECORDS / f"{name}.jsonl"
-    chosen = notebooks(selection)
+    chosen = notebooks(selection) if with_notebooks else []
     kept = [r for r in read_records(path) if r.get("notebook") not in {p.name for p in chosen}
             and not (with_tests and "tests" in r)]
     fresh = []
@@ -237,10 +238,11 @@ def main() -> None:
     run_parser.add_argument("config", help="knobs joined by commas: native, avx2, generic, 1thread, seed+N")
     run_parser.add_argument("notebooks", nargs="*", help="lesson numbers (03) or notebook paths; default: every lesson")
     run_parser.add_argument("--no-tests", dest="tests", action="store_false", help="skip the numeric tests")
+    run_parser.add_argument("--tests-only", dest="notebooks_too", action="store_false", help="run no notebook")
     sub.add_parser("table", help="write benchmarks/claims.md from every recorded configuration")
     args = parser.parse_args()
     if args.command == "run":
-        run(args.config, args.notebooks, args.tests)
+        run(args.config, args.notebooks, args.tests, args.notebooks_too)
     else:
         write_table()
 
