@@ -8,6 +8,7 @@ script executes notebooks (and the by-hand-equals-library tests) under a named c
     python benchmarks/perturb.py run avx2,seed+1              # every lesson and the numeric tests
     python benchmarks/perturb.py run native 03 04 --no-tests   # lessons 03 and 04 only
     python benchmarks/perturb.py run avx2 --tests-only         # the numeric tests only
+    python benchmarks/perturb.py record native build/claims.jsonl  # a make test run's claims log, as `native`
     python benchmarks/perturb.py table                        # benchmarks/claims.md from every recorded run
 
 A configuration is a comma-separated list of knobs (`make perturb PERTURB=...` passes one):
@@ -152,6 +153,27 @@ def run(config: str, selection: list[str], with_tests: bool, with_notebooks: boo
     write_table()
 
 
+def record(config: str, log: Path) -> None:
+    """Add a claims log written outside this script as configuration `config`, replacing its lessons' records.
+
+    e.g. `COURSE_CLAIMS_LOG=build/claims.jsonl make test` on an idle machine, then `record native build/claims.jsonl`.
+    Each claim names its lesson (`course_lib.claims.begin_lesson`); the run time of a notebook is not known there.
+    """
+    knob_environment(config)  # an unknown knob is refused here too
+    name = ",".join(sorted(config.split(",")))
+    claims = read_records(Path(log))
+    nameless = [c for c in claims if not c.get("lesson")]
+    if nameless:
+        sys.exit(f"perturb: {len(nameless)} claims in {log} name no lesson (the first: {nameless[0]['claim']!r}): "
+                 "they were logged outside a lesson that called start_lesson")
+    fresh = [{"notebook": notebooks([c["lesson"]])[0].name, **c} for c in claims]
+    path = RECORDS / f"{name}.jsonl"
+    kept = [r for r in read_records(path) if r.get("notebook") not in {r["notebook"] for r in fresh}]
+    write_records(path, name, kept + fresh)
+    print_run(fresh, name)
+    write_table()
+
+
 def write_records(path: Path, name: str, records: list[dict]) -> None:
     path.write_text("".join(json.dumps({"config": name, **r}) + "\n" for r in records))
 
@@ -239,10 +261,15 @@ def main() -> None:
     run_parser.add_argument("notebooks", nargs="*", help="lesson numbers (03) or notebook paths; default: every lesson")
     run_parser.add_argument("--no-tests", dest="tests", action="store_false", help="skip the numeric tests")
     run_parser.add_argument("--tests-only", dest="notebooks_too", action="store_false", help="run no notebook")
+    record_parser = sub.add_parser("record", help="add a claims log (COURSE_CLAIMS_LOG) of a make test run")
+    record_parser.add_argument("config", help="the knobs the run was made under, e.g. native")
+    record_parser.add_argument("log", type=Path, help="the JSONL file COURSE_CLAIMS_LOG named")
     sub.add_parser("table", help="write benchmarks/claims.md from every recorded configuration")
     args = parser.parse_args()
     if args.command == "run":
         run(args.config, args.notebooks, args.tests, args.notebooks_too)
+    elif args.command == "record":
+        record(args.config, args.log)
     else:
         write_table()
 

@@ -7,7 +7,7 @@ claim's own units, positive when the claim holds.
 
 Numbers from training move a little from machine to machine (AVX2 or AVX-512 kernels, 1 or 2 threads) and
 from seed to seed (`COURSE_SEED`). When `COURSE_CLAIMS_LOG` names a file, every claim also appends one JSON
-line to it: `make perturb` runs the lessons under such changes and tabulates each claim's margin and spread
+line to it, with the lesson and cell it comes from: `make perturb` runs the lessons under such changes and tabulates each claim's margin and spread
 (`benchmarks/claims.md`); it also sets `COURSE_CLAIMS_KEEP_GOING=1`, so that a claim that fails is logged and the
 run goes on to measure the claims after it. A claim is portable when its smallest margin is larger than its spread.
 
@@ -59,6 +59,16 @@ def float32_tolerance(reference, terms: int) -> float:
     return math.sqrt(terms) * FLOAT32_EPS * max(largest, 1.0)
 
 
+_lesson: str | None = None  # the lesson whose claims run now: set by `profiles.start_lesson`, logged with each claim
+
+
+def begin_lesson(lesson: str) -> None:
+    """Name the lesson whose claims follow (`profiles.start_lesson` calls it), so that a claims log says where each
+    claim comes from even when no notebook path is known (a `make test` run)."""
+    global _lesson
+    _lesson = lesson
+
+
 def _cell() -> int | None:
     """The number of the notebook cell running now (its `In [n]`), or None outside IPython."""
     try:
@@ -79,7 +89,7 @@ def claim(text: str, value: float, op: str, bound: float) -> float:
     log = os.environ.get(LOG_ENV_VAR)
     if log:
         record = {"claim": text, "value": float(value), "op": op, "bound": float(bound), "margin": margin,
-                  "holds": holds, "cell": _cell()}
+                  "holds": holds, "cell": _cell(), "lesson": _lesson}
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         with Path(log).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 from importlib import metadata
 
+from course_lib.claims import begin_lesson
 from course_lib.hardware import Hardware
 from course_lib.paths import course_root
 
@@ -212,6 +213,7 @@ def start_lesson(lesson: str, seed: int = 0) -> Profile:
 
     `lesson` is the two-digit number of the notebook, e.g. "03".
     """
+    begin_lesson(lesson)  # a claims log names the lesson of every claim that follows
     hardware = Hardware.detect()
     profile, reason = select_profile(hardware)
     if not profile.needs_cuda:

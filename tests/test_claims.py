@@ -15,6 +15,7 @@ def no_claims_log(monkeypatch):
     """Each test starts without a claims log, even inside a run that records one (a make perturb or make test run)."""
     monkeypatch.delenv("COURSE_CLAIMS_LOG", raising=False)
     monkeypatch.delenv("COURSE_CLAIMS_KEEP_GOING", raising=False)
+    monkeypatch.setattr(claims, "_lesson", None)  # as before any start_lesson
 
 
 def test_a_claim_that_holds_returns_its_margin_in_the_claims_units():
@@ -41,8 +42,17 @@ def test_claims_are_logged_as_json_lines_when_asked(monkeypatch, tmp_path):
     with pytest.raises(AssertionError):
         claims.claim("second", 0.5, ">=", 1)
     first, second = [json.loads(line) for line in log.read_text().splitlines()]
-    assert first == {"claim": "first", "value": 3.0, "op": ">", "bound": 1.0, "margin": 2.0, "holds": True, "cell": None}
+    assert first == {"claim": "first", "value": 3.0, "op": ">", "bound": 1.0, "margin": 2.0, "holds": True, "cell": None,
+                     "lesson": None}
     assert (second["holds"], second["margin"]) == (False, -0.5)
+
+
+def test_a_logged_claim_names_the_lesson_that_start_lesson_began(monkeypatch, tmp_path, capsys):
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("COURSE_CLAIMS_LOG", str(log))
+    profiles.start_lesson("06")
+    claims.claim("in lesson 06", 1, ">", 0)
+    assert json.loads(log.read_text())["lesson"] == "06"
 
 
 def test_a_perturb_run_logs_a_failed_claim_and_goes_on(monkeypatch, tmp_path, capsys):
@@ -126,3 +136,28 @@ def test_perturb_table_flags_a_claim_whose_spread_exceeds_its_margin(perturb, mo
     assert steady.endswith("| +0.38 | 0.02 | 2/2 held | yes |")
     assert shaky.endswith("| +0.02 | 0.08 | 2/2 held | **no** |")
     assert "2 claims, 1 not portable." in table
+
+
+def test_perturb_records_a_claims_log_from_a_make_test_run(perturb, monkeypatch, tmp_path):
+    records = tmp_path / "claims"
+    records.mkdir()
+    (records / "native.jsonl").write_text(json.dumps(
+        {"config": "native", "notebook": "07_evaluation.ipynb", "claim": "old", "value": 1, "op": ">", "bound": 0,
+         "margin": 1, "holds": True, "cell": 3}) + "\n" + json.dumps(
+        {"config": "native", "notebook": "04_lora.ipynb", "claim": "kept", "value": 1, "op": ">", "bound": 0,
+         "margin": 1, "holds": True, "cell": 9}) + "\n")
+    log = tmp_path / "make-test.jsonl"
+    log.write_text(json.dumps({"claim": "new", "value": 2.0, "op": ">", "bound": 0.0, "margin": 2.0, "holds": True,
+                               "cell": None, "lesson": "07"}) + "\n")
+    monkeypatch.setattr(perturb, "RECORDS", records)
+    monkeypatch.setattr(perturb, "TABLE", tmp_path / "claims.md")
+    monkeypatch.setattr(perturb, "ROOT", tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "07_evaluation.ipynb").write_text("{}")
+    perturb.record("native", log)
+    rows = [json.loads(line) for line in (records / "native.jsonl").read_text().splitlines()]
+    assert {(r["notebook"], r["claim"]) for r in rows} == {("04_lora.ipynb", "kept"), ("07_evaluation.ipynb", "new")}
+    log.write_text(json.dumps({"claim": "nameless", "value": 1.0, "op": ">", "bound": 0.0, "margin": 1.0,
+                               "holds": True, "cell": None, "lesson": None}) + "\n")
+    with pytest.raises(SystemExit, match="name no lesson"):
+        perturb.record("native", log)
