@@ -2,7 +2,9 @@
 
 `near_duplicate_traps` builds prompts with known duplicate pairs in three groups:
 - "preamble": every prompt starts with the same long tool description, then asks its own question;
-- "math": word problems, each with its inverse (the answer given, a quantity asked) and some paraphrases;
+- "math": word problems, each with its inverse (the answer given, a quantity asked; half of them as
+  MetaMathQA's FOBAR writes it, "... If we know the answer to the above question is 17, what is x?") and
+  some paraphrases;
 - "plain": ordinary requests and paraphrases of some of them.
 A paraphrase is the same request with two light edits (a greeting, a sign-off, a filler word, other punctuation,
 a "please"). `pii_traps` builds sentences with personal data in them and sentences that only look like it to a
@@ -47,15 +49,19 @@ TOOL_QUESTIONS = (
 )
 NAMES = ("Maria", "James", "Aiko", "Tom", "Priya", "Lukas", "Fatima", "Chen", "Olivia", "Diego")
 THINGS = ("apples", "stickers", "marbles", "books", "pencils", "cookies")
-MATH = (
+MATH = (  # (problem, its inverse, the problem's worked answer, the inverse's)
     ("{a} has {x} {t}. {b} gives {a} {y} more {t}. How many {t} does {a} have now?",
-     "{a} has some {t}. {b} gives {a} {y} more {t}, and now {a} has {s} {t}. How many {t} did {a} have at first?"),
+     "{a} has some {t}. {b} gives {a} {y} more {t}, and now {a} has {s} {t}. How many {t} did {a} have at first?",
+     "{x} + {y} = {s}, so {a} has {s} {t}.", "{s}-{y} = {x}, so {a} had {x} {t} at first."),
     ("A shop sells {t} in packs of {x}. Sam buys {y} packs. How many {t} does Sam buy?",
-     "A shop sells {t} in packs of {x}. Sam buys {p} {t} in whole packs. How many packs does Sam buy?"),
+     "A shop sells {t} in packs of {x}. Sam buys {p} {t} in whole packs. How many packs does Sam buy?",
+     "{x} * {y} = {p}, so Sam buys {p} {t}.", "{p} / {x} = {y}, so Sam buys {y} packs."),
     ("{a} read {x} pages on Monday and {y} pages on Tuesday. How many pages did {a} read in the two days?",
-     "{a} read {x} pages on Monday and some more on Tuesday, {s} pages in the two days. How many pages did {a} read on Tuesday?"),
+     "{a} read {x} pages on Monday and some more on Tuesday, {s} pages in the two days. How many pages did {a} read on Tuesday?",
+     "{x} + {y} = {s} pages.", "{s}-{x} = {y} pages on Tuesday."),
     ("A train travels at {x} km per hour for {y} hours. How far does it travel?",
-     "A train travels at {x} km per hour and covers {p} km. For how many hours does it travel?"),
+     "A train travels at {x} km per hour and covers {p} km. For how many hours does it travel?",
+     "{x} * {y} = {p} km.", "{p} / {x} = {y} hours."),
 )
 PLAIN = (
     "Write a short thank-you note to a neighbour who helped me move house last weekend.",
@@ -118,6 +124,7 @@ class TrapText:
     text: str
     group: str  # "preamble", "math" or "plain"
     cluster: int  # texts with the same cluster are duplicates of each other
+    answer: str = ""  # an answer, for the release file; a paraphrase's answer is worded differently
 
 
 def near_duplicate_traps(seed: int = 0, per_group: int = 30) -> list[TrapText]:
@@ -127,22 +134,30 @@ def near_duplicate_traps(seed: int = 0, per_group: int = 30) -> list[TrapText]:
     texts: list[TrapText] = []
     cluster = 0
 
-    def add(group: str, text: str, prefix: str = "") -> None:
+    def add(group: str, text: str, prefix: str = "", answer: str = "") -> None:
         nonlocal cluster
-        texts.append(TrapText(prefix + text, group, cluster))
+        answer = answer or f"Here is my answer to request {cluster}."
+        texts.append(TrapText(prefix + text, group, cluster, answer))
         if cluster % 3 == 0:
-            texts.append(TrapText(prefix + paraphrase(text, rng), group, cluster))
+            texts.append(TrapText(prefix + paraphrase(text, rng), group, cluster, f"Sure! {answer}"))
         cluster += 1
 
     for q in TOOL_QUESTIONS:  # 1) a shared tool description, then a question of its own
         add("preamble", q, PREAMBLE)
-    for _ in range(per_group):  # 2) a word problem and its inverse: same words, other numbers
-        forward, inverse = rng.choice(MATH)
+    for k in range(per_group):  # 2) a word problem and its inverse: same words, other numbers
+        forward, inverse, worked, inverse_worked = rng.choice(MATH)
         a, b = rng.sample(NAMES, 2)
         x, y = rng.randrange(3, 60), rng.randrange(2, 30)
         slots = dict(a=a, b=b, t=rng.choice(THINGS), x=x, y=y, s=x + y, p=x * y)
-        add("math", forward.format(**slots))
-        texts.append(TrapText(inverse.format(**slots), "math", cluster))
+        problem = forward.format(**slots)
+        add("math", problem, answer=worked.format(**slots))
+        if k % 2:  # the inverse as MetaMathQA's FOBAR writes it: a number becomes x, the answer is given
+            result = x + y if "+" in worked else x * y
+            inverse_text = (forward.replace("{x}", "x", 1).format(**slots)
+                            + f" If we know the answer to the above question is {result}, what is the value of unknown variable x?")
+            texts.append(TrapText(inverse_text, "math", cluster, f"x = {x}"))
+        else:
+            texts.append(TrapText(inverse.format(**slots), "math", cluster, inverse_worked.format(**slots)))
         cluster += 1
     for q in PLAIN:  # 3) ordinary requests
         add("plain", q)
@@ -212,3 +227,39 @@ def score_pii(traps: Sequence[PiiTrap], find: Callable[[str], list]) -> dict[str
         caught += sum(k in kinds for k in trap.kinds)
     return {"hits": hits, "correct": correct, "precision": round(correct / hits, 3) if hits else None,
             "planted": planted, "recall": round(caught / planted, 3) if planted else None}
+
+
+CODE_ROWS = (  # requests whose answers are full of numbers that are not personal data
+    ("Give me the CSS for a black page with white text.", "body { background: #000000; color: #ffffff; }"),
+    ("Print the 7 times table on one line.", "7 14 21 28 35 42 49 56 63 70"),
+    ("What is 450,000 minus 2000?", "450,000-2000 = 448,000"),
+    ("Write a Python constant for a 32-bit mask of all ones.", "MASK = 0xFFFFFFFF  # 4294967295"),
+    ("Give pi to fifteen decimal places.", "3.141592653589793"),
+)
+
+
+def alpaca_release(seed: int = 0) -> list[dict]:
+    """A public-style instruction set in Alpaca fields, answers under "response" as some releases name them:
+    the near-duplicate traps (the tool description as the instruction, the question as the input), rows whose
+    answers are maths and code, and one row with an e-mail address in it."""
+    rows = []
+    for t in near_duplicate_traps(seed):
+        if t.text.startswith(PREAMBLE):
+            rows.append({"instruction": PREAMBLE.strip(), "input": t.text[len(PREAMBLE):], "response": t.answer})
+        else:
+            rows.append({"instruction": t.text, "input": "", "response": t.answer})
+    rows += [{"instruction": q, "input": "", "response": a} for q, a in CODE_ROWS]
+    rows.append({"instruction": "Reply to the customer who wrote from maria.lopez42@example.com about a late parcel.",
+                 "input": "", "response": "Dear Maria, we are sorry your parcel is late; it will arrive on Friday."})
+    return rows
+
+
+def write_release(path, seed: int = 0):
+    """`alpaca_release(seed)` written as one indented JSON array, the way most public sets are released; returns the path."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(alpaca_release(seed), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
