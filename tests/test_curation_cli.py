@@ -155,3 +155,16 @@ def test_help_says_where_label_conflicts_come_from(capsys):
         main(["clean", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--drop-conflicts" in text and "the earliest row of each cluster is kept" in text
+
+
+def test_half_a_surrogate_pair_and_an_infinite_number_are_reported_not_crashed_on(tmp_path, capsys):
+    src = tmp_path / "odd.jsonl"
+    src.write_text('{"messages": [{"role": "user", "content": "hi \\ud800"}, {"role": "assistant", "content": "ok"}]}\n'
+                   '{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}], "n": 1e400}\n'
+                   '{"messages": [{"role": "user", "content": "smile \\ud83d\\ude00"}, {"role": "assistant", "content": "ok"}]}\n',
+                   encoding="utf-8")
+    result = validate_file(src)
+    assert [(p.line, p.code) for p in result.problems] == [(1, "invalid_encoding"), (2, "invalid_json")]
+    assert result.records[0].messages[0]["content"] == "smile \U0001F600", "a whole surrogate pair is one character"
+    code, _, err = run(capsys, "clean", src, tmp_path / "out.jsonl")
+    assert code == 0 and "Traceback" not in err

@@ -5,7 +5,8 @@ row's format is detected on its own), with fields renamed by `--map OLD=NEW`. `c
 format), every removed row with its reason (`OUT.removed.jsonl`), every value redaction replaced
 (`OUT.changes.jsonl`: line, field, kind) and the card (`OUT.card.md`). Of each duplicate cluster the earliest
 row is kept. Every option is checked, and every output path, before any work; a run that keeps no row exits
-with status 1 unless `--allow-empty` is given. Errors exit with status 2 and a message, never a traceback.
+with status 1 unless `--allow-empty` is given. Errors exit with status 2 (3 for a failure no check foresaw) and
+a message, never a traceback.
 """
 
 from __future__ import annotations
@@ -172,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"error: {error.filename or ''}: {error.strerror or error}. Check the path and its permissions.", file=sys.stderr)
         return 2
+    except Exception as error:  # a row no check foresaw: say so plainly; outputs are written atomically, so none is half-written
+        print(f"error: curation stopped on an input it does not handle ({type(error).__name__}: {error}). No output "
+              "was changed. Please report it with the first lines of the file.", file=sys.stderr)
+        return 3
     print(json.dumps(out, indent=2, ensure_ascii=False))
     return 0
 

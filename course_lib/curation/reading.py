@@ -3,7 +3,8 @@
 - A UTF-8 byte-order mark at the start is skipped (row 1 is read like any other).
 - A line that is not valid UTF-8 is reported with its line and the byte that fails ("invalid_encoding"); it is
   never decoded with replacement characters and kept.
-- Only strict JSON is read: `NaN`, `Infinity` and nesting deeper than Python can parse are reported per row.
+- Only strict JSON is read: `NaN`, `Infinity`, numbers too large for a float, half a surrogate pair (`\\ud800`)
+  and nesting deeper than Python can parse are reported per row.
 - A row over `max_row_bytes` (MAX_ROW_BYTES by default) is reported as "row_too_large" without parsing it,
   so one huge row costs no time.
 - A file that starts with "[" and parses as one array is read element by element; each element's line is
@@ -29,7 +30,24 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not valid JSON (JSON has no NaN or Infinity); write null or a number")
 
 
-STRICT = json.JSONDecoder(parse_constant=_no_constants)
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is too large for a JSON number that tools can read back; write it as a string")
+    return value
+
+
+STRICT = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
+HALF_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)  # the escape of a UTF-16 surrogate: a pair, or half of one
+
+
+def _unpaired_surrogate(value: object) -> bool:
+    """Whether a string inside `value` holds half a surrogate pair (it cannot be written as UTF-8)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 @dataclass(frozen=True)
@@ -46,7 +64,10 @@ class RawRow:
 def parse(text: str) -> tuple[object, str | None, str]:
     """(value, None, "") for strict JSON, else (None, "invalid_json", what is wrong and where)."""
     try:
-        return STRICT.decode(text), None, ""
+        value = STRICT.decode(text)
+        if HALF_SURROGATE.search(text) and _unpaired_surrogate(value):
+            return None, "invalid_encoding", "a \\uD800-\\uDFFF escape without its pair is no character; fix or remove it"
+        return value, None, ""
     except json.JSONDecodeError as error:
         return None, "invalid_json", f"{error.msg} (column {error.colno})"
     except ValueError as error:
