@@ -27,6 +27,7 @@ def test_a_json_array_with_a_field_mapping_is_cleaned(tmp_path, capsys):
     assert code == 2 and "'response'" in err and "--map response=output" in err, "the fields found and the fix are named"
     code, out, _ = run(capsys, "clean", src, tmp_path / "out.jsonl", "--map", "response=output")
     assert code == 0 and json.loads(out)["kept"] == 3
+    assert validate_file(src, mapping={"response": "output"}).lines == 3, "an array's rows are its elements"
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert rows[1]["messages"][1]["content"] == "450,000-2000 = 448,000", "arithmetic is not redacted"
     changes = [json.loads(line) for line in (tmp_path / "out.changes.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -99,7 +99,7 @@ def count_tokens(records: list[Record], tokenizer) -> list[int]:
 class ValidationResult:
     records: list[Record]  # the usable rows, in file order
     problems: list[Problem]  # one per unusable line, in file order
-    lines: int  # lines read
+    lines: int  # rows read: lines of a JSON Lines file (blank ones too), elements of a JSON array
 
     def summary(self) -> dict[str, int]:
         """How many lines each code removed."""
@@ -125,10 +125,10 @@ def validate_file(path: str | Path, *, fmt: str = "auto", tokenizer=None, max_to
         raise CurationError(f"{path} is empty: a data set needs one JSON object per line.")
     if fmt != "auto" and fmt not in FORMATS:
         raise CurationError(f"unknown format {fmt!r}; use one of: auto, {', '.join(FORMATS)}")
-    records, problems, lineno = [], [], 0
+    records, problems, read = [], [], 0
     for raw in tqdm(read_rows(path, max_row_bytes=max_row_bytes), desc=f"validating {path.name}", unit=" rows",
                     disable=not progress):
-        lineno = raw.line
+        read += 1
         if raw.code:
             problems.append(Problem(raw.line, raw.code, raw.detail, raw.text if raw.code != "blank_line" else ""))
             continue
@@ -155,4 +155,4 @@ def validate_file(path: str | Path, *, fmt: str = "auto", tokenizer=None, max_to
                 kept.append(record)
         records = kept
         problems.sort(key=lambda p: p.line)
-    return ValidationResult(records, problems, lineno)
+    return ValidationResult(records, problems, read)
