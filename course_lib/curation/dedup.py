@@ -117,7 +117,7 @@ class _Compared:
     def __init__(self, texts: Sequence[str], num_perm: int, seed: int, discount: bool):
         self.texts = texts
         self.boilerplate = Boilerplate(texts) if discount else None
-        self.num_perm, self.seed = num_perm, seed
+        self.empty = MinHash(num_perm=num_perm, seed=seed, hashfunc=zlib.crc32)
         self.sigs = np.zeros((len(texts), num_perm), dtype=np.uint64)
         self.shingles = lru_cache(maxsize=2048)(lambda i: shingles(self.varying(i)))
 
@@ -129,7 +129,7 @@ class _Compared:
         """(index, MinHash, a hash of the shingle set) for every text in order; fills `sigs` as it goes."""
         for j in tqdm(range(len(self.texts)), desc=desc, unit=" rows", disable=not progress):
             s = self.shingles(j)
-            h = MinHash(num_perm=self.num_perm, seed=self.seed, hashfunc=zlib.crc32)
+            h = self.empty.copy()  # copying keeps the permutations, which are slow to draw anew for every row
             h.update_batch(list(s))
             self.sigs[j] = h.hashvalues
             yield j, LeanMinHash(h), hashlib.blake2b(b"\0".join(sorted(s)), digest_size=16).digest()
