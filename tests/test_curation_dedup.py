@@ -111,3 +111,19 @@ def test_stratified_sample_balances_the_key():
     records = [record(i, f"text {i}", answer=["x", "y"][i % 10 == 0]) for i in range(1, 101)]
     chosen = stratified_sample(records, 20, key=lambda r: r.answer, seed=0)
     assert [r.answer for r in chosen].count("y") == 10 and len(chosen) == 20
+
+
+def test_near_duplicate_search_keeps_signatures_not_shingle_sets():
+    import random
+    import tracemalloc
+
+    from course_lib.curation.dedup import near_duplicate_links
+    from course_lib.tickets import make_ticket
+
+    rng = random.Random(0)
+    texts = [make_ticket(rng, f"m-{i}").message for i in range(5000)]
+    tracemalloc.start()
+    near_duplicate_links(texts, threshold=0.7)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak / len(texts) < 10_000, f"{peak / len(texts):,.0f} bytes per row (a shingle set per row costs over 20,000)"

@@ -119,7 +119,7 @@ class _Compared:
         self.boilerplate = Boilerplate(texts) if discount else None
         self.empty = MinHash(num_perm=num_perm, seed=seed, hashfunc=zlib.crc32)
         self.sigs = np.zeros((len(texts), num_perm), dtype=np.uint64)
-        self.shingles = lru_cache(maxsize=2048)(lambda i: shingles(self.varying(i)))
+        self.shingles = lru_cache(maxsize=256)(lambda i: shingles(self.varying(i)))
 
     def varying(self, i: int) -> str:
         text = self.texts[i]
