@@ -52,3 +52,17 @@ def test_redact_messages_counts_across_turns():
     assert counts == {"EMAIL": 2, "PHONE": 1}
     assert cleaned[1] == {"role": "assistant", "content": "Noted, <PHONE>."}
     assert messages[0]["content"].startswith("me@"), "the input is not modified"
+
+
+@pytest.mark.parametrize("text", [
+    "450,000-2000 = 448,000",  # arithmetic once became "450,<PHONE>"
+    "background: #000000; color: #1a2b3c;",  # hex colours once became "#<PHONE>"
+    "7 14 21 28 35 42 49 56 63 70",  # a times-table row once became "<CARD>"
+    "mask = 0x00FF00FF",
+    "x = 0123456789",
+    "3.14159265358979 is pi to fourteen places",
+    "12345678 * 87654321 = 1082152022374638",
+    "It cost $4111111111111111.00, which cannot be right.",
+])
+def test_maths_code_and_number_tables_are_not_personal_data(text):
+    assert find_pii(text) == []

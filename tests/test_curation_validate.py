@@ -18,7 +18,10 @@ BAD_LINES = {
     "no_assistant_turn": json.dumps({"messages": [{"role": "user", "content": "Hi"}]}),
     "last_turn_not_assistant": json.dumps({"messages": [{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "x"}]}),
     "blank_line": "",
+    "unknown_format": json.dumps({"text": "hi", "reply": "x"}),
+    "map_conflict": json.dumps({"response": "a", "output": "b", "instruction": "c"}),
 }
+MAPPED = {"map_conflict": {"response": "output"}}
 
 
 def write(tmp_path, lines):
@@ -30,14 +33,15 @@ def write(tmp_path, lines):
 @pytest.mark.parametrize("code", list(BAD_LINES))
 def test_each_problem_is_reported_with_its_line_and_code(tmp_path, code):
     path = write(tmp_path, [json.dumps(GOOD), BAD_LINES[code], json.dumps(GOOD)])
-    result = validate_file(path, fmt="messages")
+    result = validate_file(path, fmt="auto" if code in ("unknown_format", "map_conflict") else "messages",
+                           mapping=MAPPED.get(code))
     assert [(p.line, p.code) for p in result.problems] == [(2, code)]
     assert [r.line for r in result.records] == [1, 3]
     assert result.problems[0].text == BAD_LINES[code], "the bad line is kept in the report, not lost"
 
 
 def test_every_code_is_documented():
-    assert set(BAD_LINES) | {"too_long"} == set(CODES)
+    assert set(BAD_LINES) | {"too_long", "invalid_encoding", "row_too_large"} == set(CODES)
 
 
 def test_one_bad_line_among_ten_thousand(tmp_path):

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from course_lib.curation.dedup import KEEP_RULE
+
 
 def length_stats(values: Sequence[int]) -> dict[str, float]:
     """min, mean, median, 95th percentile and max of `values` (zeros when empty)."""
@@ -29,10 +31,13 @@ def histogram(values: Sequence[int], bins: int = 10) -> list[tuple[int, int, int
 def card_markdown(card: dict) -> str:
     """The card as Markdown, for a README next to the data."""
     lines = [f"# Dataset card: {card['name']}", "", f"Source: `{display_path(card['source'])}`", "",
-             "| | rows |", "| --- | --- |", f"| lines read | {card['lines']} |", f"| kept | {card['kept']} |"]
+             "| | rows |", "| --- | --- |", f"| rows read | {card['lines']} |", f"| kept | {card['kept']} |"]
     lines += [f"| removed: {kind} | {n} |" for kind, n in card["removed"].items()]
     lines += ["", "Personal data redacted (rows kept, values replaced by placeholders):", ""]
     lines += [f"- {kind}: {n}" for kind, n in card["redacted"].items()] or ["- none"]
+    if card["redacted"]:
+        lines += ["", "Each replaced value is listed, with its line, field and kind, in the changes file (`.changes.jsonl`)."]
+    lines += ["", f"Duplicates: {KEEP_RULE}."]
     lines += ["", f"Languages of the kept rows: {', '.join(f'{k} {v}' for k, v in card['languages'].items())}", ""]
     if card.get("labels"):
         lines += ["Labels of the kept rows:", ""] + [f"- {k}: {v}" for k, v in card["labels"].items()] + [""]

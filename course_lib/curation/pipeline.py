@@ -4,7 +4,10 @@
              -> redact personal data -> exact and near duplicates, label conflicts
 
 Task-specific judgement (what a valid answer is, what the label is) comes from a TaskRules; GENERIC uses
-none, so the pipeline also runs on any public instruction data set.
+none, so the pipeline also runs on any public instruction data set. Of each duplicate cluster the earliest row
+is kept (dedup.KEEP_RULE). Label conflicts need a label: the tickets task has one; for other data,
+`drop_conflicts=True` treats the answer text as the label. Every value redaction replaces is recorded
+(`CurationResult.changes`), and `redact=False` leaves every row as it was.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_lib.curation import card as cards
-from course_lib.curation.dedup import deduplicate
+from course_lib.curation.dedup import check_threshold, deduplicate, normalise
 from course_lib.curation.filters import language_filter, length_filter, predicate_filter
-from course_lib.curation.pii import redact_messages
-from course_lib.curation.records import Problem, Record
+from course_lib.curation.output import check_outputs, write_atomic, write_jsonl_atomic
+from course_lib.curation.pii import redact_with_changes
+from course_lib.curation.reading import MAX_ROW_BYTES
+from course_lib.curation.records import CurationError, Problem, Record
 from course_lib.curation.split import contamination
 from course_lib.curation.validate import validate_file
-from course_lib.datafiles import write_jsonl
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ class CurationResult:
         out["pii"] = {r.line for r in self.all_records() if r.flags.get("pii")}
         return out
 
+    def changes(self) -> list[dict]:
+        """One entry per value redaction replaced in a kept row: line, field, role, kind, start, end."""
+        return [{"line": r.line, **change} for r in sorted(self.kept, key=lambda r: r.line) for change in r.flags.get("changes", [])]
+
     def all_records(self) -> list[Record]:
         return self.kept + [r for rows in self.removed.values() for r, _ in rows]
 
@@ -104,11 +112,38 @@ class CurationResult:
         }
 
 
+def answer_label(record: Record) -> str:
+    """The answer text, normalised: the label for `drop_conflicts` on data without labels."""
+    return normalise(record.answer)
+
+
+def check_settings(*, max_chars: int | None, near_threshold: float, max_tokens: int | None, tokenizer,
+                   max_row_bytes: int) -> None:
+    """Refuse settings that would be ignored or mean nothing, before any work (a CurationError naming the option)."""
+    try:
+        check_threshold(near_threshold)
+    except ValueError as error:
+        raise CurationError(f"--near-threshold: {error}") from None
+    if max_chars is not None and (not isinstance(max_chars, int) or max_chars < 1):
+        raise CurationError(f"--max-chars must be a whole number of 1 or more (characters of the prompt), not {max_chars!r}")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise CurationError(f"--max-tokens must be a whole number of 1 or more, not {max_tokens!r}")
+    if max_tokens is not None and tokenizer is None:
+        raise CurationError("--max-tokens needs --tokenizer: tokens are counted with a tokenizer's chat template")
+    if not isinstance(max_row_bytes, int) or max_row_bytes < 1:
+        raise CurationError(f"--max-row-bytes must be a whole number of 1 or more, not {max_row_bytes!r}")
+
+
 def curate(path: str | Path, *, fmt: str = "auto", rules: TaskRules = GENERIC, tokenizer=None,
            max_tokens: int | None = None, max_chars: int | None = None, near_threshold: float = 0.7,
-           protect: list[str | Path] = (), redact: bool = True, progress: bool = False) -> CurationResult:
-    """Curate one JSONL file; `protect` lists test files that no kept row may near-duplicate."""
-    validation = validate_file(path, fmt=fmt, tokenizer=tokenizer, max_tokens=max_tokens, progress=progress)
+           protect: list[str | Path] = (), redact: bool = True, drop_conflicts: bool = False,
+           mapping: dict[str, str] | None = None, max_row_bytes: int = MAX_ROW_BYTES,
+           progress: bool = False) -> CurationResult:
+    """Curate one JSON Lines or JSON array file; `protect` lists test files that no kept row may near-duplicate."""
+    check_settings(max_chars=max_chars, near_threshold=near_threshold, max_tokens=max_tokens, tokenizer=tokenizer,
+                   max_row_bytes=max_row_bytes)
+    validation = validate_file(path, fmt=fmt, tokenizer=tokenizer, max_tokens=max_tokens, mapping=mapping,
+                               max_row_bytes=max_row_bytes, progress=progress)
     records = validation.records
     removed: dict[str, list[tuple[Record, str]]] = {}
     # 1) rows that are not the task, and answers that are unusable
@@ -132,30 +167,38 @@ def curate(path: str | Path, *, fmt: str = "auto", rules: TaskRules = GENERIC, t
     totals: dict[str, int] = {}
     if redact:
         for record in records:
-            messages, counts = redact_messages(record.messages)
-            if counts:
+            messages, changes = redact_with_changes(record.messages)
+            if changes:
                 record.row = {**record.row, "messages": messages}
+                counts: dict[str, int] = {}
+                for change in changes:
+                    counts[change["kind"]] = counts.get(change["kind"], 0) + 1
                 record.flags["pii"] = counts
+                record.flags["changes"] = changes
                 for kind, n in counts.items():
                     totals[kind] = totals.get(kind, 0) + n
-    # 5) duplicates last, so that they are judged on clean, redacted text
-    records, dupes = deduplicate(records, threshold=near_threshold, label_of=rules.label_of, progress=progress)
+    # 5) duplicates last, so that they are judged on clean, redacted text; the earliest row of a cluster stays
+    label_of = rules.label_of or (answer_label if drop_conflicts else None)
+    records, dupes = deduplicate(records, threshold=near_threshold, label_of=label_of, progress=progress)
     removed.update(dupes)
     settings = {"format": fmt, "task": rules.name, "max_tokens": max_tokens, "max_chars": max_chars,
-                "near_threshold": near_threshold, "protect": [cards.display_path(str(p)) for p in protect], "redact": redact}
+                "near_threshold": near_threshold, "protect": [cards.display_path(str(p)) for p in protect], "redact": redact,
+                "drop_conflicts": label_of is not None, "map": mapping or {}}
     return CurationResult(str(path), validation.lines, records, validation.problems, removed, totals, settings)
 
 
 def write_curated(result: CurationResult, out: str | Path, name: str | None = None,
                   label_of: Callable[[Record], str] | None = None) -> dict[str, Path]:
-    """Write the kept rows to `out`, every removed row with its reason to `<out>.removed.jsonl`, and the card."""
+    """Write the kept rows to `out`, every removed row with its reason to `<out>.removed.jsonl`, every value
+    redaction replaced to `<out>.changes.jsonl`, and the card; each file atomically (see `output`)."""
     out = Path(out)
-    paths = {"data": out, "removed": out.with_suffix(".removed.jsonl"), "card": out.with_suffix(".card.md")}
-    write_jsonl([record.row for record in result.kept], out)
+    paths = check_outputs(out, [result.source])
     entries = [{"line": p.line, "kind": "malformed" if p.code != "too_long" else "too_long", "reason": f"{p.code}: {p.detail}",
                 "text": p.text} for p in result.problems]
     entries += [{"line": r.line, "kind": kind, "reason": reason, "row": r.row}
                 for kind, rows in result.removed.items() for r, reason in rows]
-    write_jsonl(sorted(entries, key=lambda e: e["line"]), paths["removed"])
-    paths["card"].write_text(cards.card_markdown(result.card(name or out.stem, label_of)), encoding="utf-8")
+    write_jsonl_atomic(paths["data"], (record.row for record in result.kept))
+    write_jsonl_atomic(paths["removed"], sorted(entries, key=lambda e: e["line"]))
+    write_jsonl_atomic(paths["changes"], result.changes())
+    write_atomic(paths["card"], [cards.card_markdown(result.card(name or out.stem, label_of))])
     return paths
