@@ -41,6 +41,12 @@ def exercise_path(solution: Path) -> Path:
     return solution.parent.parent / EXERCISES / solution.name
 
 
+def check_cells_of(nb: dict) -> dict[str, float]:
+    """The points of each check (nbgrader grade) cell of `nb`, by grade id, in notebook order."""
+    return {c["metadata"]["nbgrader"]["grade_id"]: float(c["metadata"]["nbgrader"].get("points", 0))
+            for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+
+
 def check_fences(nb: dict, name: str) -> None:
     """Each fenced region sits in a cell with nbgrader metadata of the right kind; checks have ids and points."""
     from nbgrader.nbgraderformat import MetadataValidator, ValidationError
