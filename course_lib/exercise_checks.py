@@ -451,3 +451,299 @@ def check_paired_interval(paired_interval: Callable) -> None:
              "resample the same tickets for both systems: bootstrap the per-ticket differences, not each system alone.")
     fail(exercise, f"your interval is ({low:+.3f}, {high:+.3f}), it should be ({want[0]:+.3f}, {want[1]:+.3f})",
          "A minus B, ticket by ticket, then the percentile bootstrap of the mean difference.")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lesson 01: the cost model
+
+
+def check_break_even(break_even: Callable) -> None:
+    """Lesson 01: `break_even(one_time_a, per_request_a, one_time_b, per_request_b)` in requests; inf if never."""
+    from course_lib.strategy import CostOption
+    from course_lib.strategy import break_even as reference
+
+    exercise = "break_even"
+    cases = [(0.0, 0.004, 1012.0, 0.0002), (0.0, 0.0002, 1012.0, 0.0002), (500.0, 0.001, 100.0, 0.002),
+             (0.0, 0.001, 2000.0, 0.0015), (300.0, 0.001, 300.0, 0.001)]
+    for case in cases:
+        want = reference(CostOption("a", case[0], case[1]), CostOption("b", case[2], case[3]))
+        got = call(exercise, break_even, *case,
+                   hint="solve one_time_a + per_request_a * n = one_time_b + per_request_b * n for n; when the "
+                        "lines never meet (the same price per request, or they only grow apart) it is math.inf.")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            fail(exercise, f"expected a number of requests, got {got!r:.80}", "return a float (math.inf if never).")
+        if got == want or (math.isfinite(want) and math.isclose(got, want, rel_tol=1e-9)):
+            continue
+        where = (f"with one-time costs ${case[0]:g} and ${case[2]:g} and ${case[1] * 1000:g} and "
+                 f"${case[3] * 1000:g} per 1,000 requests")
+        if math.isinf(want):
+            fail(exercise, f"{where} your break-even is {got:g} requests, but the two never cost the same",
+                 "a negative n is in the past, and a zero price difference never pays anything back: return "
+                 "math.inf in both cases (0 when the one-time costs are equal too).")
+        fail(exercise, f"{where} your break-even is {got:,.1f} requests, it should be {want:,.1f}",
+             "n = (one_time_b - one_time_a) / (per_request_a - per_request_b).")
+    return passed(exercise, f"{len(cases)} pairs of options match course_lib.strategy.break_even")
+
+
+def check_break_even_volume(break_even_volume: Callable) -> None:
+    """Lesson 01: requests a month above which a self-hosted option (fixed monthly cost) is the cheaper one."""
+    from course_lib.strategy import HOURS_PER_MONTH, CostOption
+    from course_lib.strategy import break_even_volume as reference
+
+    exercise = "break_even_volume"
+    serving = HOURS_PER_MONTH * 0.80
+    cases = [(0.004, 0.0, 0.0, serving), (0.004, 0.0, 0.0002, serving + 100), (0.001, 50.0, 0.002, 0.0)]
+    for per_request_a, per_month_a, per_request_b, per_month_b in cases:
+        want = reference(CostOption("a", 0.0, per_request_a, serving_per_month=per_month_a),
+                         CostOption("b", 0.0, per_request_b, serving_per_month=per_month_b))
+        got = call(exercise, break_even_volume, per_request_a, per_month_a, per_request_b, per_month_b,
+                   hint="a month at volume v costs per_request * v + per_month; solve for the v where both are equal, "
+                        "math.inf when there is none above 0.")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            fail(exercise, f"expected requests a month, got {got!r:.80}", "return a float (math.inf if never).")
+        if got == want or (math.isfinite(want) and math.isclose(got, want, rel_tol=1e-9)):
+            continue
+        fail(exercise, f"with ${per_month_a:,.0f} and ${per_month_b:,.0f} a month fixed, your break-even is "
+                       f"{got:,.1f} requests a month, it should be {want:,.1f}",
+             "v = (per_month_b - per_month_a) / (per_request_a - per_request_b); one-time costs play no part here.")
+    return passed(exercise, "3 pairs match course_lib.strategy.break_even_volume")
+
+
+def check_cheapest(cheapest: Callable) -> None:
+    """Lesson 01: `cheapest(options, volume, months)` names the option that costs least over `months` months."""
+    from course_lib.strategy import CostOption
+
+    exercise = "cheapest"
+    options = [CostOption("large few-shot", 0.0, 0.004),
+               CostOption("fine-tuned small", 1012.0, 0.0002),
+               CostOption("fine-tuned self-hosted", 1012.0, 0.0, serving_per_month=584.0)]
+    for volume, months in ((5_000, 12), (50_000, 3), (50_000, 12), (1_000_000, 12)):
+        total = {o.name: o.one_time + months * (o.per_request * volume + o.per_month) for o in options}
+        want = min(total, key=total.get)
+        got = call(exercise, cheapest, list(options), volume, months,
+                   hint="the cost over the months is one_time + months * (per_request * volume + per_month).")
+        if got != want:
+            costs = ", ".join(f"{name} ${cost:,.0f}" for name, cost in total.items())
+            fail(exercise, f"at {volume:,} requests a month over {months} months you chose {got!r}, "
+                           f"the cheapest is {want!r} ({costs})",
+                 "count the one-time cost once, and both the per-request and the monthly costs every month; "
+                 "return the option's name.")
+    return passed(exercise, "the cheapest option at four volumes and horizons")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lesson 04: LoRA by hand, against peft
+
+
+class TwoLayers:
+    """A small two-layer model with LoRA from peft on both layers, B not 0 (built on first use)."""
+
+    def __init__(self, rank: int = 4, alpha: float = 8.0):
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from torch import nn
+
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.up = nn.Linear(8, 12)
+                self.down = nn.Linear(12, 8)
+
+            def forward(self, x):
+                return self.down(torch.relu(self.up(x)))
+
+        torch.manual_seed(4)
+        self.rank, self.alpha = rank, alpha
+        self.model = get_peft_model(Model(), LoraConfig(r=rank, lora_alpha=alpha, target_modules=["up", "down"]))
+        with torch.no_grad():
+            for layer in (self.layer("up"), self.layer("down")):
+                layer.lora_B["default"].weight.normal_(0, 0.5)  # a trained adapter: B is no longer 0
+
+    def layer(self, name: str):
+        return getattr(self.model.base_model.model, name)
+
+    def parts(self, name: str):
+        layer = self.layer(name)
+        return (layer.base_layer.weight.detach().clone(), layer.base_layer.bias.detach().clone(),
+                layer.lora_A["default"].weight.detach().clone(), layer.lora_B["default"].weight.detach().clone())
+
+
+def check_lora_forward(lora_forward: Callable) -> None:
+    """Lesson 04: `lora_forward(x, weight, bias, A, B, alpha)` equals peft's LoRA layer."""
+    import torch
+
+    exercise = "lora_forward"
+    model = TwoLayers()
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(0))
+    weight, bias, A, B = model.parts("up")
+    with torch.no_grad():
+        want = model.layer("up")(x)
+        got = call(exercise, lora_forward, x.clone(), weight, bias, A, B, model.alpha,
+                   hint="y = x @ weight.T + bias + (alpha / r) * (x @ A.T @ B.T), where r = A.shape[0].")
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        fail(exercise, f"expected a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', type(got).__name__)}",
+             "A is r x in and B is out x r: x @ A.T has r columns, then @ B.T has out columns.")
+    if close(got, want):
+        return passed(exercise, "the output of a rank-4 layer matches peft's")
+    base = x @ weight.T + bias
+    if close(got, base):
+        fail(exercise, "your output is the frozen layer's alone", "add the low-rank update (alpha / r) * x @ A.T @ B.T.")
+    if close(got, base + model.alpha * (x @ A.T @ B.T)):
+        fail(exercise, f"your update is scaled by alpha = {model.alpha:g}", "scale it by alpha / r (here 8 / 4 = 2).")
+    fail(exercise, f"your output differs from peft's by up to {(got - want).abs().max():.3g}",
+         "y = x @ weight.T + bias + (alpha / r) * (x @ A.T @ B.T).")
+
+
+def check_lora_merge(lora_merge: Callable) -> None:
+    """Lesson 04: `lora_merge(weight, A, B, alpha)` is the merged weight peft's merge_and_unload writes."""
+    import torch
+
+    exercise = "lora_merge"
+    model = TwoLayers()
+    parts = {name: model.parts(name) for name in ("up", "down")}
+    merged = model.model.merge_and_unload()
+    for name in ("up", "down"):
+        weight, _, A, B = parts[name]
+        want = getattr(merged, name).weight.detach()
+        got = call(exercise, lora_merge, weight.clone(), A, B, model.alpha,
+                   hint="merged = weight + (alpha / r) * B @ A: an out x in matrix like the weight itself.")
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            fail(exercise, f"the {name} layer's merged weight should have shape {tuple(want.shape)}, got "
+                           f"{getattr(got, 'shape', type(got).__name__)}",
+                 "B is out x r and A is r x in, so B @ A is out x in.")
+        if not close(got, want):
+            if close(got, weight):
+                fail(exercise, f"your merged {name} weight is the frozen weight", "add (alpha / r) * B @ A to it.")
+            fail(exercise, f"your merged {name} weight differs from peft's merge_and_unload by up to "
+                           f"{(got - want).abs().max():.3g}", "merged = weight + (alpha / r) * B @ A.")
+    return passed(exercise, "both layers' merged weights match peft's merge_and_unload")
+
+
+def check_lora_parameters(lora_parameters: Callable) -> None:
+    """Lesson 04: `lora_parameters(shapes, rank)` counts the adapter's trainable parameters as peft does."""
+    exercise = "lora_parameters"
+    for rank in (4, 16):
+        model = TwoLayers(rank=rank, alpha=2 * rank)
+        want = model.model.get_nb_trainable_parameters()[0]
+        shapes = [tuple(model.layer(name).base_layer.weight.shape) for name in ("up", "down")]
+        got = call(exercise, lora_parameters, list(shapes), rank,
+                   hint="a layer with an out x in weight gets A (r x in) and B (out x r): r * (in + out) parameters.")
+        if got != want:
+            fail(exercise, f"for layers of shapes {shapes} at rank {rank} you count {got!r}, peft trains {want}",
+                 "sum r * (in + out) over the adapted layers; the frozen weights and biases do not count.")
+    return passed(exercise, "the adapter sizes at rank 4 and 16 match peft's trainable parameter count")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lesson 05: NF4 by hand, against bitsandbytes
+
+
+def nf4_levels():
+    import bitsandbytes.functional as bnbf
+
+    return bnbf.get_4bit_type("nf4", device="cpu")
+
+
+def nf4_weights(seed: int = 5):
+    import torch
+
+    return torch.randn(32, 128, generator=torch.Generator().manual_seed(seed)) * 0.02
+
+
+def bnb_codes(packed):
+    import torch
+
+    return torch.stack([packed.flatten() >> 4, packed.flatten() & 0x0F], dim=1).flatten()
+
+
+def check_quantize_nf4(quantize_nf4: Callable) -> None:
+    """Lesson 05: `quantize_nf4(w, levels, block)` gives bitsandbytes' NF4 codes and block absmax."""
+    import bitsandbytes.functional as bnbf
+    import torch
+
+    exercise = "quantize_nf4"
+    levels, w, block = nf4_levels(), nf4_weights(), 64
+    packed, state = bnbf.quantize_4bit(w, blocksize=block, quant_type="nf4")
+    got = call(exercise, quantize_nf4, w.clone(), levels, block,
+               hint="split w into blocks of `block` weights, divide each block by its largest absolute value (absmax), "
+                    "and give every weight the index of the nearest level.")
+    try:
+        codes, absmax = got
+    except (TypeError, ValueError):
+        fail(exercise, f"expected (codes, absmax), got {type(got).__name__}", "return a pair of tensors.")
+    absmax = torch.as_tensor(absmax).flatten()
+    if absmax.numel() != state.absmax.numel():
+        fail(exercise, f"expected {state.absmax.numel()} block scales (one per {block} weights), got {absmax.numel()}",
+             "reshape w to (-1, block) and take .abs().amax(dim=1).")
+    if not close(absmax, state.absmax):
+        fail(exercise, "your block scales differ from bitsandbytes' absmax",
+             "each block's scale is its largest absolute weight, not its mean or its largest signed weight.")
+    codes = torch.as_tensor(codes).flatten().long()
+    want = bnb_codes(packed).long()
+    if codes.numel() != want.numel():
+        fail(exercise, f"expected one code per weight ({want.numel()}), got {codes.numel()}", "return codes for every weight.")
+    wrong = (codes != want).nonzero().flatten().tolist()
+    if len(wrong) > 2:  # a weight exactly at a midpoint may round either way
+        example = wrong[0]
+        scaled = (w.flatten()[example] / state.absmax[example // block]).item()
+        fail(exercise, f"{len(wrong)} of {want.numel()} codes differ from bitsandbytes'; weight {example} scales to "
+                       f"{scaled:+.4f}, whose nearest level is {int(want[example])} ({levels[int(want[example])]:+.4f}), "
+                       f"you gave {int(codes[example])}",
+             "scale by the block's absmax first, then pick the nearest of the 16 levels "
+             "(torch.bucketize against the midpoints between levels does that).")
+    return passed(exercise, f"{want.numel()} codes and {absmax.numel()} block scales match bitsandbytes")
+
+
+def check_dequantize_nf4(dequantize_nf4: Callable) -> None:
+    """Lesson 05: `dequantize_nf4(codes, absmax, levels, shape)` matches bitsandbytes' dequantize_4bit."""
+    import bitsandbytes.functional as bnbf
+    import torch
+
+    exercise = "dequantize_nf4"
+    levels, w = nf4_levels(), nf4_weights(seed=6)
+    packed, state = bnbf.quantize_4bit(w, blocksize=64, quant_type="nf4")
+    codes = bnb_codes(packed).to(torch.uint8).reshape(-1, 64)
+    want = bnbf.dequantize_4bit(packed, state, quant_type="nf4")
+    got = call(exercise, dequantize_nf4, codes.clone(), state.absmax.clone(), levels, tuple(w.shape),
+               hint="look each code's level up (levels[codes.long()]), multiply by its block's absmax, reshape.")
+    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(w.shape):
+        fail(exercise, f"expected a tensor of shape {tuple(w.shape)}, got {getattr(got, 'shape', type(got).__name__)}",
+             "reshape the result to `shape`.")
+    if not close(got, want, atol=1e-6):
+        if close(got, levels[codes.long()].reshape(w.shape), atol=1e-6):
+            fail(exercise, "your weights are the levels themselves, between -1 and 1",
+                 "multiply each block's levels by that block's absmax.")
+        fail(exercise, f"your weights differ from bitsandbytes' by up to {(got - want).abs().max():.3g}",
+             "levels[codes.long()] * absmax.unsqueeze(1), then .reshape(shape).")
+    return passed(exercise, "the dequantised weights match bitsandbytes' dequantize_4bit")
+
+
+def check_bits_per_weight(bits_per_weight: Callable) -> None:
+    """Lesson 05: `bits_per_weight(block, double_quantised, nested_block)` matches what bitsandbytes stores."""
+    import bitsandbytes.functional as bnbf
+    import torch
+
+    exercise = "bits_per_weight"
+    w = torch.randn(256, 1024, generator=torch.Generator().manual_seed(7))
+    for double in (False, True):
+        packed, state = bnbf.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=double)
+        stored = packed.nbytes + state.absmax.nbytes
+        if double:
+            stored += state.state2.absmax.nbytes + state.offset.nbytes
+        measured = 8 * stored / w.numel()
+        got = call(exercise, bits_per_weight, 64, double, 256,
+                   hint="4 bits per code, plus each block's scale spread over its weights: a 32-bit scale per 64 "
+                        "weights; double quantised, an 8-bit scale per 64 weights plus a 32-bit one per 256 scales.")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            fail(exercise, f"expected a number of bits, got {got!r:.80}", "return a float.")
+        if abs(got - measured) > 0.01:
+            kind = "double quantised" if double else "single quantised"
+            fail(exercise, f"{kind}, you count {got:.4f} bits per weight, bitsandbytes stores {measured:.4f}",
+                 "4 + 32 / block" + (" becomes 4 + 8 / block + 32 / (block * nested_block)" if double else "") + ".")
+    return passed(exercise, "4.5 and about 4.13 bits per weight, as bitsandbytes stores them")

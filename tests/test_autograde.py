@@ -45,8 +45,8 @@ def graded(tmp_path_factory):
     instructor = tmp_path_factory.mktemp("instructor")
     keep = instructor / "gradebook.csv"
     keep.write_text("do not delete\n")
-    for name in ("03_full_sft.ipynb", "06_dpo.ipynb", LESSON):
-        save(folder, "complete", solution(name), name)
+    for path in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
+        save(folder, "complete", solution(path.name), path.name)
     save(folder, "blank", exercise())
     partial = exercise()
     partial.cells[index_of(partial, "bootstrap_interval")] = solution().cells[index_of(solution(), "bootstrap_interval")]
@@ -108,6 +108,7 @@ def messages(entry):
 
 def test_complete_submissions_score_full_points_on_every_lesson(graded):
     by_student = graded[0]
+    assert len(by_student["complete"]) == len(list((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")))
     for name, entry in by_student["complete"].items():
         assert entry.total == entry.max_points > 0, (name, messages(entry), entry.notes)
         assert entry.notes == [], entry.notes

@@ -18,9 +18,9 @@ EXERCISES = [(s.name, grade_id) for s in SOLUTIONS
              for grade_id in exercisegen.check_cells_of(nbtools.read(s)) if grade_id]
 
 
-def test_every_lesson_from_03_has_solutions_and_exercises():
+def test_lessons_01_and_03_to_07_have_solutions_and_exercises():
     names = {p.name[:2] for p in SOLUTIONS}
-    assert {"03", "06", "07"} <= names
+    assert {"01", "03", "04", "05", "06", "07"} <= names
     assert all((ROOT / "exercises" / p.name).is_file() for p in SOLUTIONS)
 
 
@@ -221,6 +221,49 @@ def test_evaluation_checks_spot_the_normal_approximation_raw_agreement_and_an_un
     assert "normal approximation" in message_of(checks.check_bootstrap_interval, normal)
     assert "you returned the raw agreement" in message_of(checks.check_cohen_kappa, raw_agreement)
     assert "resample the same tickets for both systems" in message_of(checks.check_paired_interval, unpaired)
+
+
+def test_cost_checks_spot_a_break_even_in_the_past_and_a_one_time_cost_counted_monthly():
+    def negative_allowed(one_time_a, per_request_a, one_time_b, per_request_b):
+        if per_request_a == per_request_b:
+            return math.inf if one_time_a != one_time_b else 0.0
+        return (one_time_b - one_time_a) / (per_request_a - per_request_b)
+
+    def one_time_every_month(options, volume, months):
+        return min(options, key=lambda o: months * (o.one_time + o.per_request * volume + o.per_month)).name
+
+    assert "never cost the same" in message_of(checks.check_break_even, negative_allowed)
+    assert "count the one-time cost once" in message_of(checks.check_cheapest, one_time_every_month)
+
+
+def test_lora_checks_spot_a_scale_of_alpha_and_a_missing_update():
+    def scaled_by_alpha(x, weight, bias, A, B, alpha):
+        return x @ weight.T + bias + alpha * (x @ A.T @ B.T)
+
+    def frozen(weight, A, B, alpha):
+        return weight
+
+    def counts_the_frozen_weight(shapes, rank):
+        return sum(rank * (i + o) + i * o for o, i in shapes)
+
+    assert "scale it by alpha / r" in message_of(checks.check_lora_forward, scaled_by_alpha)
+    assert "is the frozen weight" in message_of(checks.check_lora_merge, frozen)
+    assert "the frozen weights and biases do not count" in message_of(checks.check_lora_parameters,
+                                                                       counts_the_frozen_weight)
+
+
+def test_nf4_checks_spot_unscaled_weights_and_forgotten_scales():
+    def unscaled(w, levels, block):
+        blocks = w.reshape(-1, block)
+        codes = torch.bucketize(blocks, (levels[1:] + levels[:-1]) / 2)
+        return codes.to(torch.uint8), blocks.abs().amax(dim=1)
+
+    def levels_only(codes, absmax, levels, shape):
+        return levels[codes.long()].reshape(shape)
+
+    assert "scale by the block's absmax first" in message_of(checks.check_quantize_nf4, unscaled)
+    assert "multiply each block's levels" in message_of(checks.check_dequantize_nf4, levels_only)
+    assert "bitsandbytes stores 4.5000" in message_of(checks.check_bits_per_weight, lambda block, double, nested: 4.0)
 
 
 def test_a_check_reports_an_error_in_the_learners_code_with_the_hint():
