@@ -18,9 +18,9 @@ EXERCISES = [(s.name, grade_id) for s in SOLUTIONS
              for grade_id in exercisegen.check_cells_of(nbtools.read(s)) if grade_id]
 
 
-def test_lessons_01_and_03_to_07_have_solutions_and_exercises():
+def test_lessons_01_to_07_have_solutions_and_exercises():
     names = {p.name[:2] for p in SOLUTIONS}
-    assert {"01", "03", "04", "05", "06", "07"} <= names
+    assert {"01", "02", "03", "04", "05", "06", "07"} <= names
     assert all((ROOT / "exercises" / p.name).is_file() for p in SOLUTIONS)
 
 
@@ -264,6 +264,32 @@ def test_nf4_checks_spot_unscaled_weights_and_forgotten_scales():
     assert "scale by the block's absmax first" in message_of(checks.check_quantize_nf4, unscaled)
     assert "multiply each block's levels" in message_of(checks.check_dequantize_nf4, levels_only)
     assert "bitsandbytes stores 4.5000" in message_of(checks.check_bits_per_weight, lambda block, double, nested: 4.0)
+
+
+def test_curation_checks_score_against_the_planted_defects():
+    def unnormalised(a, b):
+        first = {a[i:i + 5] for i in range(max(1, len(a) - 4))}
+        second = {b[i:i + 5] for i in range(max(1, len(b) - 4))}
+        return len(first & second) / len(first | second)
+
+    def adjacent_only(texts, threshold):
+        return [(i, i + 1) for i in range(len(texts) - 1) if i % 2 == 0]
+
+    def everything(texts, threshold):
+        return [(i, j) for i in range(len(texts)) for j in range(i + 1, len(texts))]
+
+    assert "after the same normalisation" in message_of(checks.check_similarity, unnormalised)
+    message = message_of(checks.check_near_duplicates, lambda texts, threshold: [])
+    assert "recall 0.00: you missed 30 of the 30 planted near duplicates" in message
+    assert "are not planted duplicates" in message_of(checks.check_near_duplicates, everything)
+    assert "you missed" in message_of(checks.check_near_duplicates, adjacent_only)
+    assert "recall 0/94" in message_of(checks.check_redact_emails, lambda text: text)
+    from course_lib.curation.pii import EMAIL
+
+    def also_order_ids(text):
+        return EMAIL.sub("<EMAIL>", text).replace("ORD-", "<ORDER>-")
+
+    assert "was changed" in message_of(checks.check_redact_emails, also_order_ids)
 
 
 def test_a_check_reports_an_error_in_the_learners_code_with_the_hint():
