@@ -81,15 +81,6 @@ def close(got, want, *, atol: float = 1e-5) -> bool:
 # Lesson 03: the assistant-only label mask, the shifted loss, a padded batch
 
 
-def tiny_tokenizer():
-    """The tiny model's tokenizer (offline, from data/models)."""
-    from transformers import AutoTokenizer
-
-    from course_lib.paths import data_path
-
-    return AutoTokenizer.from_pretrained(str(data_path("models", "tiny-chat")))
-
-
 def mask_conversations() -> list[list[dict]]:
     """Conversations for the label-mask check: two training rows and one with two assistant turns."""
     from course_lib.jsonl import read_jsonl

@@ -14,6 +14,7 @@ from course_lib.autograde.__main__ import main as autograde_main
 
 LESSON = "07_evaluation.ipynb"  # the quickest notebook: no torch
 FULL = 5.0  # its points
+LOOP_LIMIT = 40  # seconds for the looping submission: ample for its first check, the others are never reached
 
 
 def solution(name=LESSON):
@@ -38,6 +39,17 @@ def save(folder, student, nb, name=LESSON):
     nbformat.write(nb, str(folder / student / name))
 
 
+# Right on the labels the visible check uses (strings), wrong on the hidden test's 1-5 scores.
+OVERFITTED_KAPPA = """
+def cohen_kappa(first, second):
+    n = len(first)
+    observed = sum(a == b for a, b in zip(first, second)) / n
+    labels = {x for x in set(first) | set(second) if isinstance(x, str)}
+    expected = sum((list(first).count(label) / n) * (list(second).count(label) / n) for label in labels)
+    return (observed - expected) / (1 - expected)
+"""
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """The fixture submissions, graded once; also the instructor's file the hostile ones try to delete."""
@@ -55,8 +67,10 @@ def graded(tmp_path_factory):
     raising.cells[index_of(raising, "cohen_kappa")].source = "def cohen_kappa(first, second):\n    return 1 / 0"
     raising.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('a cell that raises at the top level')"))
     save(folder, "raising", raising)
+    overfitted = solution()
+    overfitted.cells[index_of(overfitted, "cohen_kappa")].source = OVERFITTED_KAPPA
+    save(folder, "overfitted", overfitted)
     save(folder, "crashing", insert_after(solution(), "check_bootstrap_interval", "import os\nos._exit(3)"))
-    save(folder, "looping", insert_after(solution(), "check_bootstrap_interval", "while True:\n    pass"))
     save(folder, "network", insert_after(solution(), "check_bootstrap_interval", """
 import socket, urllib.request
 for attempt in (lambda: urllib.request.urlopen("http://example.com", timeout=2),
@@ -89,7 +103,11 @@ with open("scratch.txt", "w") as own:  # its own folder is writable
     (folder / "notebook_shaped" / LESSON).write_text('{"cells": 3}\n')
     (folder / "stray").mkdir()
     (folder / "stray" / "my_notes.ipynb").write_text("{}")
-    results = grade.grade_folder(folder, time_limit=90, progress=lambda line: None)
+    (folder / "stray" / "week3").mkdir()
+    results = grade.grade_folder(folder, time_limit=300, progress=lambda line: None)
+    looping = tmp_path_factory.mktemp("looping")  # graded with a shorter limit: the loop waits it out
+    save(looping, "looping", insert_after(solution(), "check_bootstrap_interval", "while True:\n    pass"))
+    results += grade.grade_folder(looping, time_limit=LOOP_LIMIT, progress=lambda line: None)
     out = tmp_path_factory.mktemp("grades")
     grade.write_tables(results, out)
     by_student = {}
@@ -132,6 +150,18 @@ def test_a_raising_notebook_loses_only_the_raising_exercise(graded):
     assert any("RuntimeError: a cell that raises at the top level" in n for n in entry.notes)
 
 
+def test_hidden_tests_run_when_graded_only(graded):
+    namespace = {}
+    exec(OVERFITTED_KAPPA, namespace)
+    from course_lib.exercise_checks import check_cohen_kappa
+
+    assert check_cohen_kappa(namespace["cohen_kappa"]) is None  # passes the check learners see
+    assert "### BEGIN HIDDEN TESTS" not in nbformat.writes(exercise())
+    entry = graded[0]["overfitted"][LESSON]
+    assert scores(entry) == {"check_bootstrap_interval": 2, "check_cohen_kappa": 0, "check_paired_interval": 1}
+    assert "labels [1, 2, 3, 4, 5]" in messages(entry)["check_cohen_kappa"]
+
+
 def test_a_crashing_kernel_keeps_the_checks_before_it(graded):
     entry = graded[0]["crashing"][LESSON]
     assert scores(entry) == {"check_bootstrap_interval": 2, "check_cohen_kappa": 0, "check_paired_interval": 0}
@@ -141,7 +171,7 @@ def test_a_crashing_kernel_keeps_the_checks_before_it(graded):
 def test_an_endless_loop_is_stopped_at_the_time_limit(graded):
     entry = graded[0]["looping"][LESSON]
     assert scores(entry) == {"check_bootstrap_interval": 2, "check_cohen_kappa": 0, "check_paired_interval": 0}
-    assert "stopped after its 90 s limit" in messages(entry)["check_paired_interval"]
+    assert f"stopped after its {LOOP_LIMIT} s limit" in messages(entry)["check_paired_interval"]
 
 
 def test_network_access_is_blocked_and_reported(graded):
@@ -175,6 +205,7 @@ def test_broken_files_get_a_row_that_says_why(graded):
         "check_cohen_kappa"]
     assert "not a Jupyter notebook" in messages(graded[0]["notebook_shaped"][LESSON])["check_cohen_kappa"]
     assert "not an exercise notebook" in graded[0]["stray"]["my_notes.ipynb"].notes[0]
+    assert "a folder, not a notebook" in graded[0]["stray"]["week3"].notes[0]
 
 
 def test_the_tables_hold_a_row_per_student_and_exercise(graded):

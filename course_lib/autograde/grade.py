@@ -214,12 +214,12 @@ def grade_notebook(path: Path, student: str, source, time_limit: float = TIME_LI
 
 
 def submissions(folder: Path) -> list[tuple[str, Path]]:
-    """(student, notebook) for every file in the students' folders, sorted; files at the top level are students too."""
+    """(student, path) for everything in the students' folders, sorted; a file at the top level is a student too."""
     found = []
     for entry in sorted(folder.iterdir()):
         if entry.is_dir():
-            found += [(entry.name, p) for p in sorted(entry.iterdir()) if p.is_file()]
-        elif entry.is_file():
+            found += [(entry.name, p) for p in sorted(entry.iterdir())]
+        else:
             found.append((entry.stem, entry))
     return found
 
@@ -232,9 +232,11 @@ def grade_folder(folder: Path | str, *, time_limit: float = TIME_LIMIT, progress
     sources = {p.name: nbformat.read(str(p), as_version=4) for p in solution_notebooks()}
     graded = []
     for student, path in submissions(folder):
-        if path.name not in sources:
+        if path.is_dir() or path.name not in sources:
             entry = Graded(student=student, notebook=path.name)
-            entry.notes.append(f"not an exercise notebook: the names are {', '.join(sorted(sources))}")
+            entry.notes.append(("a folder, not a notebook: put the notebooks directly in the student's folder"
+                                if path.is_dir() else "not an exercise notebook") +
+                               f"; the exercise notebooks are {', '.join(sorted(sources))}")
             graded.append(entry)
         else:
             graded.append(grade_notebook(path, student, sources[path.name], time_limit))
