@@ -14,14 +14,18 @@ PYTEST_ARGS ?=
 # `make perturb`: how to compute (knobs joined by commas: native, avx2, generic, 1thread, seed+N) and which lessons
 PERTURB ?= avx2
 LESSONS ?=
+# `make grade`: the folder of submissions (one folder of notebooks per student) and where the score tables go
+SUBMISSIONS ?=
+GRADES ?= build/grades
 
 BIN := $(VENV)/bin
 # JupyterLab refuses to start as root (containers, some cloud machines) unless told it may
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb solutions/*.ipynb))
+EXERCISES := $(sort $(wildcard exercises/*.ipynb))
 
-.PHONY: help setup lab test notebooks perturb claims sync clean distclean
+.PHONY: help setup lab test notebooks perturb claims sync exercises grade clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -59,7 +63,14 @@ claims: setup  ## rewrite benchmarks/claims.md from every recorded perturb run
 	$(BIN)/python benchmarks/perturb.py table
 
 sync: setup  ## strip outputs from notebooks and rewrite their Colab badge and install cell
-	$(BIN)/python -m course_lib.nbtools sync $(NOTEBOOKS)
+	$(BIN)/python -m course_lib.nbtools sync $(NOTEBOOKS) $(EXERCISES)
+
+exercises: setup  ## regenerate exercises/ from solutions/ (nbgrader clears the solutions and hidden tests)
+	$(BIN)/python -m course_lib.exercisegen
+
+grade: setup  ## grade submitted exercises into build/grades/scores.csv and .md, e.g. SUBMISSIONS=~/collected
+	@test -n "$(SUBMISSIONS)" || { echo "Set SUBMISSIONS to the folder of submissions, e.g. make grade SUBMISSIONS=~/collected"; exit 2; }
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m course_lib.autograde "$(SUBMISSIONS)" --out "$(GRADES)"
 
 clean:  ## remove build outputs and caches (keeps .venv)
 	rm -rf build runs .pytest_cache

@@ -81,8 +81,12 @@ def problems(path: Path) -> list[str]:
 
 def sync(path: Path) -> None:
     """Strip `path` and (re)write its Colab badge (in the first markdown cell) and install cell (first code cell)."""
-    name = relative_name(path)
-    nb = strip(read(path))
+    write(path, synced(read(path), relative_name(path)))
+
+
+def synced(nb: dict, name: str) -> dict:
+    """`nb` stripped, with the Colab badge and install cell of the notebook at `name` (relative to the course root)."""
+    nb = strip(nb)
     cells = nb["cells"]
     title = cells[0]
     text = source(title)
@@ -99,7 +103,7 @@ def sync(path: Path) -> None:
         first.update(install)
     else:
         cells.insert(1, install)
-    write(path, nb)
+    return nb
 
 
 def lessons(folder: str = "notebooks") -> list[tuple[str, str]]:
