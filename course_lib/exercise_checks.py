@@ -41,6 +41,14 @@ def call(exercise: str, function: Callable, *args, hint: str, **kwargs):
                                   f"Hint: {hint}") from error
 
 
+def number(exercise: str, got, what: str, hint: str = "return a float.") -> float:
+    """`got` as a float; anything that is not a number fails the check, saying what was expected."""
+    try:
+        return float(got)
+    except (TypeError, ValueError):
+        fail(exercise, f"expected {what}, got {got!r:.80}", hint)
+
+
 def passed(exercise: str, detail: str) -> None:
     """Print the success line. Nothing is returned: nbgrader would read a number as a partial grade."""
     print(f"{exercise}: correct ({detail}).")
@@ -401,10 +409,7 @@ def check_cohen_kappa(cohen_kappa: Callable, labels: str = "verdicts") -> None:
         got = call(exercise, cohen_kappa, list(first), list(second),
                    hint="kappa = (p_o - p_e) / (1 - p_e): p_o the share of items with the same label, p_e the sum over "
                         "labels of (share of first with that label) x (share of second with it).")
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            fail(exercise, f"expected a number, got {got!r:.80}", "return a float.")
+        got = number(exercise, got, "a number")
         if math.isclose(got, want, abs_tol=1e-9):
             continue
         observed = agreement(first, second)
@@ -462,10 +467,7 @@ def check_break_even(break_even: Callable) -> None:
         got = call(exercise, break_even, *case,
                    hint="solve one_time_a + per_request_a * n = one_time_b + per_request_b * n for n; when the "
                         "lines never meet (the same price per request, or they only grow apart) it is math.inf.")
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            fail(exercise, f"expected a number of requests, got {got!r:.80}", "return a float (math.inf if never).")
+        got = number(exercise, got, "a number of requests", "return a float (math.inf if never).")
         if got == want or (math.isfinite(want) and math.isclose(got, want, rel_tol=1e-9)):
             continue
         where = (f"with one-time costs ${case[0]:g} and ${case[2]:g} and ${case[1] * 1000:g} and "
@@ -493,10 +495,7 @@ def check_break_even_volume(break_even_volume: Callable) -> None:
         got = call(exercise, break_even_volume, per_request_a, per_month_a, per_request_b, per_month_b,
                    hint="a month at volume v costs per_request * v + per_month; solve for the v where both are equal, "
                         "math.inf when there is none above 0.")
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            fail(exercise, f"expected requests a month, got {got!r:.80}", "return a float (math.inf if never).")
+        got = number(exercise, got, "requests a month", "return a float (math.inf if never).")
         if got == want or (math.isfinite(want) and math.isclose(got, want, rel_tol=1e-9)):
             continue
         fail(exercise, f"with ${per_month_a:,.0f} and ${per_month_b:,.0f} a month fixed, your break-even is "
@@ -730,10 +729,7 @@ def check_bits_per_weight(bits_per_weight: Callable) -> None:
         got = call(exercise, bits_per_weight, 64, double, 256,
                    hint="4 bits per code, plus each block's scale spread over its weights: a 32-bit scale per 64 "
                         "weights; double quantised, an 8-bit scale per 64 weights plus a 32-bit one per 256 scales.")
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            fail(exercise, f"expected a number of bits, got {got!r:.80}", "return a float.")
+        got = number(exercise, got, "a number of bits")
         if abs(got - measured) > 0.01:
             kind = "double quantised" if double else "single quantised"
             fail(exercise, f"{kind}, you count {got:.4f} bits per weight, bitsandbytes stores {measured:.4f}",
@@ -797,10 +793,7 @@ def check_similarity(similarity: Callable) -> None:
         got = call(exercise, similarity, texts[i], texts[j],
                    hint="normalise (unicodedata.normalize('NFKC', text).casefold(), runs of whitespace to one space, "
                         "strip), encode as UTF-8, take every 5-byte slice as a set, then |A & B| / |A | B|.")
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            fail(exercise, f"expected a number from 0 to 1, got {got!r:.80}", "return a float.")
+        got = number(exercise, got, "a number from 0 to 1")
         if not math.isclose(got, want, abs_tol=1e-9):
             fail(exercise, f"for raw-pool lines {lines[i]} and {lines[j]} your similarity is {got:.3f}, it should be "
                            f"{want:.3f}",
