@@ -168,7 +168,8 @@ def record(config: str, log: Path) -> None:
                  "they were logged outside a lesson that called start_lesson")
     fresh = [{"notebook": notebooks([c["lesson"]])[0].name, **c} for c in claims]
     path = RECORDS / f"{name}.jsonl"
-    kept = [r for r in read_records(path) if r.get("notebook") not in {r["notebook"] for r in fresh}]
+    replaced = {c["notebook"] for c in fresh}
+    kept = [r for r in read_records(path) if r.get("notebook") not in replaced]
     write_records(path, name, kept + fresh)
     print_run(fresh, name)
     write_table()
