@@ -350,17 +350,17 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[
     from course_lib.models import load_model_and_tokenizer
     from course_lib.paths import build_path
 
-    folder = Path(folder)
     wanted = model_settings(profile, train_rows, pairs, beta=beta, seed=seed)
-    if training.saved_with(folder, wanted):
-        return (*training.load_saved(profile, folder), False)
-    base, tokenizer = load_model_and_tokenizer(profile)
-    sft_lora, _ = lora.load_or_train(base, tokenizer, profile, train_rows, folder=build_path("04_lora", "adapter"),
-                                     lesson="04")
-    runs = folder.parent / "runs"
-    sft = model_with_habits(sft_lora.merge_and_unload(), tokenizer, profile, train_rows, output_dir=runs, seed=seed)
-    trainer = dpo_trainer(sft, tokenizer, profile, pairs, beta=beta, output_dir=runs, seed=seed)
-    trainer.train()
-    model = trainer.model.merge_and_unload()
-    training.save_model(model, tokenizer, folder, wanted)
+    with training.saved_run_lock(folder) as folder:
+        if training.saved_with(folder, wanted):
+            return (*training.load_saved(profile, folder), False)
+        base, tokenizer = load_model_and_tokenizer(profile)
+        sft_lora, _ = lora.load_or_train(base, tokenizer, profile, train_rows, folder=build_path("04_lora", "adapter"),
+                                         lesson="04")
+        runs = folder.parent / "runs"
+        sft = model_with_habits(sft_lora.merge_and_unload(), tokenizer, profile, train_rows, output_dir=runs, seed=seed)
+        trainer = dpo_trainer(sft, tokenizer, profile, pairs, beta=beta, output_dir=runs, seed=seed)
+        trainer.train()
+        model = trainer.model.merge_and_unload()
+        training.save_model(model, tokenizer, folder, wanted)
     return model.eval(), tokenizer, True

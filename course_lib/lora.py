@@ -156,11 +156,12 @@ def save_adapter(model, folder: str | Path, settings: dict) -> Path:
 
     The settings go to `course_settings.json` (`training.write_settings`), which `load_or_train` compares.
     """
-    from course_lib.training import write_settings
+    from course_lib.training import forget_settings, saved_run_lock, write_settings
 
-    folder = Path(folder)
-    model.save_pretrained(str(folder))
-    write_settings(folder, settings)
+    with saved_run_lock(folder) as folder:
+        forget_settings(folder)
+        model.save_pretrained(str(folder))
+        write_settings(folder, settings)
     return folder
 
 
@@ -174,15 +175,15 @@ def load_or_train(model, tokenizer, profile: Profile, train_rows: Sequence[dict]
     """
     from peft import PeftModel
 
-    from course_lib.training import saved_with
+    from course_lib.training import saved_run_lock, saved_with
 
-    folder = Path(folder)
     wanted = adapter_settings(profile, train_rows, lesson=lesson, seed=seed, rank=rank, targets=targets,
                               train_tokens=train_tokens, max_steps=max_steps)
-    if saved_with(folder, wanted):
-        return PeftModel.from_pretrained(model, str(folder)), False
-    overrides = {"max_steps": max_steps} if max_steps else {}
-    trainer = fine_tune(model, tokenizer, profile, train_rows, lesson=lesson, output_dir=folder.parent / "runs",
-                        seed=seed, rank=rank, targets=targets, train_tokens=train_tokens, **overrides)
-    save_adapter(trainer.model, folder, wanted)
+    with saved_run_lock(folder) as folder:
+        if saved_with(folder, wanted):
+            return PeftModel.from_pretrained(model, str(folder)), False
+        overrides = {"max_steps": max_steps} if max_steps else {}
+        trainer = fine_tune(model, tokenizer, profile, train_rows, lesson=lesson, output_dir=folder.parent / "runs",
+                            seed=seed, rank=rank, targets=targets, train_tokens=train_tokens, **overrides)
+        save_adapter(trainer.model, folder, wanted)
     return trainer.model, True

@@ -10,7 +10,9 @@ parts every training lesson repeats:
 - `check_label_mask`: decodes the trained-on tokens of a collated batch and asserts they are the answers;
 - callbacks: `LossPlotCallback`, `ThroughputCallback`, `PeakMemoryCallback`, `StopAtStepCallback`;
 - `train`: trains, resuming from the last checkpoint in `output_dir` when it was saved with the same settings, and
-  saving a checkpoint on Ctrl-C.
+  saving a checkpoint on Ctrl-C;
+- saved weights reused by later lessons: `save_model`, `load_or_train`, and `saved_run_lock`, under which two
+  processes that want the same saved model at once train it once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -900,12 +903,50 @@ def full_sft_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: s
             "max_length": profile.max_length, "rows": rows_fingerprint(train_rows)}
 
 
-def save_model(model, tokenizer, folder: str | Path, settings: dict) -> Path:
-    """Save a fine-tuned model and its tokenizer (safetensors) to `folder`, with its settings. Lesson 03."""
+_LOCKS: dict[str, Any] = {}  # one lock object per saved-run folder, so that this process may take it again inside
+
+
+@contextmanager
+def saved_run_lock(folder: str | Path):
+    """Hold `folder`'s lock while its saved run is checked, trained or written. Lesson 03.
+
+    Every `load_or_train` checks, trains and saves under it, and `save_model` and `lora.save_adapter` write under
+    it, so when two processes want the same saved model at once (`make test` runs notebooks side by side), one
+    trains and the other waits, then finds the model saved and loads it; nobody reads a half-written folder. The
+    lock is the file `<folder>.lock` beside the folder. This process may take a lock it already holds.
+    """
+    from filelock import FileLock, Timeout
+
     folder = Path(folder)
-    model.save_pretrained(str(folder), safe_serialization=True)
-    tokenizer.save_pretrained(str(folder))
-    write_settings(folder, settings)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    path = str(folder.with_name(folder.name + ".lock"))
+    lock = _LOCKS.setdefault(path, FileLock(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another process that is training or saving {folder} ...", flush=True)
+        lock.acquire()
+    try:
+        yield folder
+    finally:
+        lock.release()
+
+
+def forget_settings(folder: str | Path) -> None:
+    """Delete `folder`'s settings file before new weights are written there: until then it matches no settings."""
+    (Path(folder) / SETTINGS_FILE).unlink(missing_ok=True)
+
+
+def save_model(model, tokenizer, folder: str | Path, settings: dict) -> Path:
+    """Save a fine-tuned model and its tokenizer (safetensors) to `folder`, with its settings. Lesson 03.
+
+    The settings are written last, so a folder whose settings match holds complete weights (`saved_with`).
+    """
+    with saved_run_lock(folder) as folder:
+        forget_settings(folder)
+        model.save_pretrained(str(folder), safe_serialization=True)
+        tokenizer.save_pretrained(str(folder))
+        write_settings(folder, settings)
     return folder
 
 
@@ -930,16 +971,16 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
     from course_lib.models import load_model_and_tokenizer
     from course_lib.profiles import set_seed
 
-    folder = Path(folder)
     wanted = full_sft_settings(profile, train_rows, lesson=lesson, seed=seed, max_steps=max_steps)
-    if saved_with(folder, wanted):
-        return (*load_saved(profile, folder), False)
-    set_seed(seed)
-    model, tokenizer = load_model_and_tokenizer(profile)
-    overrides = {"max_steps": max_steps} if max_steps else {}
-    config = sft_config(profile, lesson=lesson, output_dir=folder.parent / "runs", seed=seed, save_strategy="no",
-                        logging_strategy="no", **overrides)
-    train(sft_trainer(model, tokenizer, config, train_rows), resume=False)
-    model = model.to(getattr(torch, profile.dtype))  # trained with float32 master weights; kept in the profile's dtype
-    save_model(model, tokenizer, folder, wanted)
+    with saved_run_lock(folder) as folder:
+        if saved_with(folder, wanted):
+            return (*load_saved(profile, folder), False)
+        set_seed(seed)
+        model, tokenizer = load_model_and_tokenizer(profile)
+        overrides = {"max_steps": max_steps} if max_steps else {}
+        config = sft_config(profile, lesson=lesson, output_dir=folder.parent / "runs", seed=seed, save_strategy="no",
+                            logging_strategy="no", **overrides)
+        train(sft_trainer(model, tokenizer, config, train_rows), resume=False)
+        model = model.to(getattr(torch, profile.dtype))  # trained with float32 master weights; kept in the profile's dtype
+        save_model(model, tokenizer, folder, wanted)
     return model.eval(), tokenizer, True
