@@ -5,7 +5,8 @@ idea itself inline (chat template, assistant-only loss, the training loop's knob
 parts every training lesson repeats:
 
 - `sft_config`: TRL's `SFTConfig` built from the active profile, every value said out loud;
-- `sft_trainer`: an `SFTTrainer` on ticket rows (conversational format, assistant-only loss);
+- `sft_trainer`: an `SFTTrainer` on ticket rows (conversational format, assistant-only loss), its batches
+  grouped by length (`LengthGroupedBatches`, `padding_share`);
 - `preflight`: stops before training, with the fix, for the mistakes that waste a run;
 - `check_label_mask`: decodes the trained-on tokens of a collated batch and asserts they are the answers;
 - callbacks: `LossPlotCallback`, `ThroughputCallback`, `PeakMemoryCallback`, `StopAtStepCallback`;
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback
 from trl import SFTTrainer
 
@@ -230,6 +232,58 @@ def labelled_logits(causal_lm, labels, *args, **decoder_inputs):
     return causal_lm.get_output_embeddings()(hidden[mask]), targets, mask
 
 
+class LengthGroupedBatches(Sampler):
+    """Row indices whose consecutive `batch_size` rows have similar lengths, the batches in random order. Lesson 03.
+
+    A batch is padded to its longest row, so a random batch of tickets is about a sixth padding, which the model
+    computes and throws away. Here each epoch shuffles the rows, sorts every `GROUP_BATCHES` batches' worth of them
+    by length, cuts those into batches and shuffles the batches: every row is seen once per epoch, as with random
+    batches, at almost no padding. An epoch's order depends on the seed and the epoch alone (`set_epoch`, which the
+    Trainer calls), so a run resumed from a checkpoint sees the same batches as one that was never stopped.
+    """
+
+    GROUP_BATCHES = 50  # batches sorted together: more, less padding; fewer, more randomness in which rows meet
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed, self.epoch = list(lengths), batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        import torch
+
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        group = self.GROUP_BATCHES * self.batch_size
+        batches = []
+        for start in range(0, len(order), group):
+            rows = sorted(order[start : start + group], key=lambda i: self.lengths[i])
+            batches += [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        # a short batch (the rows left over) stays last, so that every other batch is whole
+        last = [batches.pop()] if batches and len(batches[-1]) < self.batch_size else []
+        shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()] + last
+        return iter([i for batch in shuffled for i in batch])
+
+
+def train_batches(trainer, epoch: int = 0) -> list[list[int]]:
+    """The row indices of each training batch of `epoch`, in the order `trainer` trains on them. Lesson 03."""
+    sampler = trainer._get_train_sampler()
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    order, size = list(sampler), trainer.args.train_batch_size
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def padding_share(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
+    """The share of the tokens in `batches` (lists of row indices, each padded to its longest row) that are padding."""
+    padded = sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
+    return 1 - sum(lengths[i] for batch in batches for i in batch) / padded
+
+
 class PlainLossSFTTrainer(SFTTrainer):
     """TRL's `SFTTrainer`, with a plain cross-entropy loss over the trained tokens. Lesson 03.
 
@@ -240,8 +294,17 @@ class PlainLossSFTTrainer(SFTTrainer):
     value (mean cross-entropy over the trained tokens; tests/test_training.py checks it against TRL's and the
     model's own to 1e-5) for about 20% less compute per step on the tiny model. Evaluation, and architectures not in
     `PLAIN_HEAD_MODEL_TYPES`, use the model's own loss from the full logits. TRL's extra entropy and token-accuracy
-    logs are left out.
+    logs are left out. Its training batches are rows of similar length, in random order (`LengthGroupedBatches`).
     """
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Length-grouped batches in random order (`LengthGroupedBatches`) instead of random ones."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if dataset is None or "input_ids" not in getattr(dataset, "column_names", ()):
+            return super()._get_train_sampler(train_dataset)
+        return LengthGroupedBatches([len(ids) for ids in dataset["input_ids"]],
+                                    self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                    seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         causal_lm = plain_head_model(model)

@@ -303,7 +303,9 @@ def test_peak_memory_is_recorded(monitored_run):
 # checkpoint and resume
 
 
-def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenizer):
+@pytest.mark.parametrize("n_rows", [32, 10], ids=["within an epoch", "across epochs, with a short batch"])
+def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenizer, n_rows):
+    rows = rows[:n_rows]  # 10 rows in batches of 4: three steps an epoch, the third of 2 rows
     # 1) six steps straight
     straight = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path / "straight", eval_strategy="no"), rows)
     expected = training.train(straight, resume=False)
@@ -481,6 +483,53 @@ def test_prepare_tokenizer_leaves_other_templates_to_preflight(tmp_path, model, 
 
 
 # ---------------------------------------------------------------------------------------------------------
+# batches of similar length
+
+
+def batches_of(order, size):
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+@pytest.mark.parametrize("n_rows", [1000, 803, 7])
+def test_length_grouped_batches_hold_every_row_once_with_little_padding(n_rows):
+    import random
+
+    lengths = [random.Random(n).randint(40, 300) for n in range(n_rows)]
+    sampler = training.LengthGroupedBatches(lengths, batch_size=16, seed=3)
+    first = list(sampler)
+    assert sorted(first) == list(range(n_rows)) and len(sampler) == n_rows  # every row once an epoch
+    batches = batches_of(first, 16)
+    assert all(len(b) == 16 for b in batches[:-1])  # only the last batch may be short
+    assert list(sampler) == first  # the order depends on the seed and the epoch alone
+    sampler.set_epoch(1)
+    assert list(sampler) != first or n_rows <= 16  # another epoch, another order (one batch has only one)
+    if n_rows < 100:
+        return
+    shuffled = list(range(n_rows))
+    random.Random(0).shuffle(shuffled)
+    random_padding = training.padding_share(lengths, batches_of(shuffled, 16))
+    grouped_padding = training.padding_share(lengths, batches)
+    assert grouped_padding < random_padding / 10
+    longest = [max(lengths[i] for i in b) for b in batches]
+    assert longest != sorted(longest) and longest != sorted(longest, reverse=True)  # batches in random order
+
+
+def test_padding_share_counts_each_batch_padded_to_its_longest_row():
+    assert training.padding_share([2, 4, 3, 3], [[0, 1], [2, 3]]) == pytest.approx(1 - 12 / 14)
+    assert training.padding_share([5, 5], [[0, 1]]) == 0
+
+
+def test_the_sft_trainer_batches_its_rows_by_length(tmp_path, rows, tokenizer):
+    trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    batches = training.train_batches(trainer)
+    assert sorted(i for b in batches for i in b) == list(range(len(rows)))
+    assert [len(b) for b in batches] == [4] * (len(rows) // 4)
+    assert batches == training.train_batches(trainer) != training.train_batches(trainer, epoch=1)
+    assert training.padding_share(lengths, batches) < training.padding_share(lengths, batches_of(list(range(len(rows))), 4))
+
+
+# ---------------------------------------------------------------------------------------------------------
 # saved weights, reused by later lessons
 
 
@@ -514,6 +563,80 @@ def test_a_saved_full_sft_model_is_reused_only_with_the_same_settings(tmp_path, 
     _, _, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2, seed=1)
     assert trained  # another seed is another model: trained again, and saved over the old one
     assert training.saved_with(folder, training.full_sft_settings(TINY, rows, max_steps=2, seed=1))
+
+
+LOCK_HOLDER = """
+import sys
+from course_lib import training
+with training.saved_run_lock(sys.argv[1]):
+    print("locked", flush=True)
+    sys.stdin.readline()
+"""
+
+TRAIN_ONCE = """
+import sys
+from course_lib import training
+from course_lib.paths import data_dir
+from course_lib.profiles import PROFILES
+from course_lib.tickets import load_tickets
+
+rows = load_tickets(data_dir() / "tickets" / "train_curated.jsonl")[:32]
+_, _, trained = training.load_or_train(PROFILES["tiny"], rows, folder=sys.argv[1], max_steps=2)
+print("trained" if trained else "loaded")
+"""
+
+
+def test_a_saved_run_lock_makes_another_process_wait_and_is_reentrant_within_one(tmp_path):
+    import subprocess
+    import threading
+
+    folder = tmp_path / "model"
+    with training.saved_run_lock(folder), training.saved_run_lock(folder):  # taken again inside: no deadlock
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(folder)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        entered = threading.Event()
+
+        def take():
+            with training.saved_run_lock(folder):
+                entered.set()
+
+        waiter = threading.Thread(target=take)
+        waiter.start()
+        assert not entered.wait(1.0)  # the other process holds it: this one waits
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        waiter.join()
+        assert entered.is_set()
+    finally:
+        holder.stdin.close()
+        holder.wait()
+
+
+def test_two_processes_that_want_the_same_model_at_once_train_it_once(tmp_path):
+    import subprocess
+
+    folder = str(tmp_path / "model")
+    runs = [subprocess.Popen([sys.executable, "-c", TRAIN_ONCE, folder], stdout=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    said = sorted(run.communicate()[0].strip().splitlines()[-1] for run in runs)
+    assert [run.returncode for run in runs] == [0, 0]
+    assert said == ["loaded", "trained"]
+
+
+def test_a_folder_being_saved_again_matches_no_settings_until_it_is_complete(tmp_path, rows, tokenizer, monkeypatch):
+    settings = training.full_sft_settings(TINY, rows, max_steps=2)
+    model = fresh_model()
+    training.save_model(model, tokenizer, tmp_path, settings)
+    assert training.saved_with(tmp_path, settings)
+    seen = []
+    monkeypatch.setattr(type(tokenizer), "save_pretrained",
+                        lambda self, folder, **kwargs: seen.append(training.saved_with(folder, settings)))
+    training.save_model(model, tokenizer, tmp_path, settings)
+    assert seen == [False]  # while the weights were written, the old settings were gone
+    assert training.saved_with(tmp_path, settings)
 
 
 # ---------------------------------------------------------------------------------------------------------
