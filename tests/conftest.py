@@ -34,7 +34,8 @@ if WORKERS > 1:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 NETGUARD_LOG.parent.mkdir(exist_ok=True)
-NETGUARD_LOG.write_text("")
+if not os.environ.get("PYTEST_XDIST_WORKER"):  # emptied once per run, by the process that starts the workers
+    NETGUARD_LOG.write_text("")
 os.environ["COURSE_NETGUARD_LOG"] = str(NETGUARD_LOG)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS / "netguard"), os.environ.get("PYTHONPATH")]))
 # The same guard in this process: loading the module installs it.
