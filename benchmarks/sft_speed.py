@@ -1,7 +1,8 @@
 """How fast full SFT of the tiny model trains: `python benchmarks/sft_speed.py [--steps 30] [--batch-size 16]`.
 
 Trains the `tiny` profile's model on the curated tickets with the lesson 03 settings (fp32, CPU, assistant-only
-loss, no system prompt) for a few steps and prints optimiser steps/s, training tokens/s (non-padding input tokens, evaluation
+loss, no system prompt; `--batches random` for TRL's random batches instead of length-grouped ones) for a few
+steps and prints optimiser steps/s, training tokens/s (non-padding input tokens, evaluation
 excluded) and peak memory (process RSS on the CPU). The first step is left out of the timing (warm-up).
 The lesson 03 target: the full curated run trains in under 90 s on a 2-core machine.
 """
@@ -36,7 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="optimiser steps to time")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the tiny profile's")
+    parser.add_argument("--batches", choices=["grouped", "random"], default="grouped",
+                        help="grouped: the course's length-grouped batches (lesson 03); random: TRL's random batches")
     args = parser.parse_args()
+    if args.batches == "random":  # the sampler SFTTrainer would use without the course's override
+        training.PlainLossSFTTrainer._get_train_sampler = training.SFTTrainer._get_train_sampler
 
     profile = PROFILES["tiny"]
     set_seed(0)
@@ -51,7 +56,7 @@ def main() -> None:
         trainer = training.sft_trainer(model, tokenizer, config, rows, callbacks=[speed, memory])
         training.train(trainer, resume=False)
     n_tokens = [n for n, _ in training.example_lengths(tokenizer, rows)]
-    print(f"profile {profile.name}: batch {config.per_device_train_batch_size}, max_length {profile.max_length}, "
+    print(f"profile {profile.name}: {args.batches} batches of {config.per_device_train_batch_size}, max_length {profile.max_length}, "
           f"{len(rows)} rows of {sum(n_tokens) / len(n_tokens):.0f} tokens on average")
     print(speed.summary() + " (first step excluded)")
     print(f"{memory.summary()}")

@@ -63,7 +63,7 @@ PROFILES: dict[str, Profile] = {
         max_length=384,
         lora_rank=4,  # with the answer tokens' embedding rows, 3.8% of the tiny model's parameters
         max_steps={"03": 180, "04": 300, "05": 300, "06": 20},
-        minutes={"00": 0.5, "01": 2, "02": 0.5, "03": 10, "04": 4, "05": 3, "06": 3, "07": 2.5},  # measured on 2 CPU cores
+        minutes={"00": 0.5, "01": 1, "02": 0.5, "03": 7, "04": 3, "05": 2, "06": 2.5, "07": 2},  # measured on 2 CPU cores
     ),
     "t4": Profile(
         name="t4",
