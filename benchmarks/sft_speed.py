@@ -16,14 +16,14 @@ import tempfile
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from course_lib import training  # noqa: E402
+from course_lib import runs, training  # noqa: E402
 from course_lib.models import load_model_and_tokenizer  # noqa: E402
 from course_lib.paths import data_dir  # noqa: E402
 from course_lib.profiles import PROFILES, set_seed  # noqa: E402
 from course_lib.tickets import load_tickets, without_system_prompt  # noqa: E402
 
 
-class SkipFirstStep(training.ThroughputCallback):
+class SkipFirstStep(runs.ThroughputCallback):
     """Throughput from the end of the first step on: the first one pays for warm-up."""
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -52,9 +52,9 @@ def main() -> None:
             profile, output_dir=output_dir, max_steps=args.steps, save_strategy="no", disable_tqdm=True,
             logging_steps=args.steps, per_device_train_batch_size=args.batch_size or profile.batch_size,
         )
-        speed, memory = SkipFirstStep(), training.PeakMemoryCallback()
+        speed, memory = SkipFirstStep(), runs.PeakMemoryCallback()
         trainer = training.sft_trainer(model, tokenizer, config, rows, callbacks=[speed, memory])
-        training.train(trainer, resume=False)
+        runs.train(trainer, resume=False)
     n_tokens = [n for n, _ in training.example_lengths(tokenizer, rows)]
     print(f"profile {profile.name}: {args.batches} batches of {config.per_device_train_batch_size}, max_length {profile.max_length}, "
           f"{len(rows)} rows of {sum(n_tokens) / len(n_tokens):.0f} tokens on average")

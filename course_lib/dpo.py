@@ -193,7 +193,7 @@ def trl_rows(rows: Sequence[dict], *, system_prompt: bool = False) -> list[dict]
 
 def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", output_dir: str | Path | None = None,
                seed: int = 0, **overrides):
-    """TRL's `DPOConfig` from the profile: the shared run settings of `training.run_settings`, plus DPO's own. Lesson 06.
+    """TRL's `DPOConfig` from the profile: the shared run settings of `runs.run_settings`, plus DPO's own. Lesson 06.
 
     Each pair is seen once, so the reference log-probabilities are computed in the step that uses them, with the
     adapter switched off, through the same plain LM head as the policy's (`PlainHeadDPOTrainer`); computing them
@@ -203,7 +203,7 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
     """
     from trl import DPOConfig
 
-    from course_lib.training import run_settings, warn_if_not_persistent
+    from course_lib.runs import run_settings, warn_if_not_persistent
 
     positive_number("beta", beta, "It is how strongly the policy is held near the reference: typical values are "
                                   "0.01 to 0.5, and lesson 06 uses 0.1.")
@@ -327,7 +327,7 @@ def model_settings(profile: Profile, train_rows: Sequence[dict], pairs: Sequence
     import json
 
     from course_lib import lora
-    from course_lib.training import rows_fingerprint
+    from course_lib.runs import rows_fingerprint
 
     config = dpo_config(profile, beta=beta, output_dir=".", seed=seed)
     return {"method": "dpo", "sft": lora.adapter_settings(profile, train_rows, lesson="04", seed=0, rank=None,
@@ -346,21 +346,22 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[
     merged; bad habits (`model_with_habits`); DPO with a LoRA adapter, merged. Returns (model in eval mode,
     tokenizer, True if it was trained now).
     """
-    from course_lib import lora, training
+    from course_lib import lora, runs
     from course_lib.models import load_model_and_tokenizer
     from course_lib.paths import build_path
 
     wanted = model_settings(profile, train_rows, pairs, beta=beta, seed=seed)
-    with training.saved_run_lock(folder) as folder:
-        if training.saved_with(folder, wanted):
-            return (*training.load_saved(profile, folder), False)
+    with runs.saved_run_lock(folder) as folder:
+        if runs.saved_with(folder, wanted):
+            return (*runs.load_saved(profile, folder), False)
         base, tokenizer = load_model_and_tokenizer(profile)
         sft_lora, _ = lora.load_or_train(base, tokenizer, profile, train_rows, folder=build_path("04_lora", "adapter"),
                                          lesson="04")
-        runs = folder.parent / "runs"
-        sft = model_with_habits(sft_lora.merge_and_unload(), tokenizer, profile, train_rows, output_dir=runs, seed=seed)
-        trainer = dpo_trainer(sft, tokenizer, profile, pairs, beta=beta, output_dir=runs, seed=seed)
+        run_dir = folder.parent / "runs"
+        sft = model_with_habits(sft_lora.merge_and_unload(), tokenizer, profile, train_rows, output_dir=run_dir,
+                                seed=seed)
+        trainer = dpo_trainer(sft, tokenizer, profile, pairs, beta=beta, output_dir=run_dir, seed=seed)
         trainer.train()
         model = trainer.model.merge_and_unload()
-        training.save_model(model, tokenizer, folder, wanted)
+        runs.save_model(model, tokenizer, folder, wanted)
     return model.eval(), tokenizer, True

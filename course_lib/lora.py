@@ -122,7 +122,7 @@ def fine_tune(
     """
     from peft import get_peft_model
 
-    from course_lib import training
+    from course_lib import runs, training
     from course_lib.profiles import set_seed
 
     # 1) check the rows and settings before the adapter changes `model` in place
@@ -135,14 +135,14 @@ def fine_tune(
     token_ids = answer_token_ids(tokenizer, train_rows) if train_tokens else None
     peft_model = get_peft_model(model, lora_config(profile, rank=rank, targets=targets, token_ids=token_ids))
     trainer = training.sft_trainer(peft_model, tokenizer, config, train_rows, eval_rows=eval_rows, callbacks=callbacks)
-    training.train(trainer, resume=resume)
+    runs.train(trainer, resume=resume)
     return trainer
 
 
 def adapter_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: str, seed: int, rank: int | None,
                      targets: str, train_tokens: bool, max_steps: int | None) -> dict:
     """Everything that decides a trained adapter's weights, as a JSON-able dict (the rows as a hash)."""
-    from course_lib.training import rows_fingerprint, step_budget
+    from course_lib.runs import rows_fingerprint, step_budget
 
     return {"model": profile.model, "dtype": profile.dtype, "rank": lora_rank(profile, rank), "targets": targets,
             "train_tokens": train_tokens, "max_steps": step_budget(profile, lesson, max_steps),
@@ -154,9 +154,9 @@ def adapter_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: st
 def save_adapter(model, folder: str | Path, settings: dict) -> Path:
     """Save a peft model's adapter (safetensors) to `folder`, with the settings it was trained with. Lesson 04.
 
-    The settings go to `course_settings.json` (`training.write_settings`), which `load_or_train` compares.
+    The settings go to `course_settings.json` (`runs.write_settings`), which `load_or_train` compares.
     """
-    from course_lib.training import forget_settings, saved_run_lock, write_settings
+    from course_lib.runs import forget_settings, saved_run_lock, write_settings
 
     with saved_run_lock(folder) as folder:
         forget_settings(folder)
@@ -175,7 +175,7 @@ def load_or_train(model, tokenizer, profile: Profile, train_rows: Sequence[dict]
     """
     from peft import PeftModel
 
-    from course_lib.training import saved_run_lock, saved_with
+    from course_lib.runs import saved_run_lock, saved_with
 
     wanted = adapter_settings(profile, train_rows, lesson=lesson, seed=seed, rank=rank, targets=targets,
                               train_tokens=train_tokens, max_steps=max_steps)

@@ -160,7 +160,7 @@ def qlora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 
     base model's precision.
     """
     from course_lib import lora
-    from course_lib.training import step_budget
+    from course_lib.runs import step_budget
 
     settings = lora.adapter_settings(profile, train_rows, lesson="05", seed=seed, rank=None, targets="all-linear",
                                      train_tokens=True, max_steps=step_budget(profile, "04", max_steps))
@@ -191,35 +191,35 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
 
     from peft import prepare_model_for_kbit_training
 
-    from course_lib import lora, training
+    from course_lib import lora, runs
 
     wanted = qlora_settings(profile, train_rows, seed=seed, max_steps=max_steps)
     if stop_at is not None:
         whole_number("stop_at", stop_at, f"Pass the step to stop at, e.g. stop_at={max(1, wanted['max_steps'] // 2)}, "
                                          "or stop_at=None to train to the end.")
-    with training.saved_run_lock(folder) as folder:
-        if training.saved_with(folder, wanted):
+    with runs.saved_run_lock(folder) as folder:
+        if runs.saved_with(folder, wanted):
             model, tokenizer = load_qlora(profile, folder)
             return model, tokenizer, f"loaded from {folder}"
-        runs = folder.parent / "runs"
-        resume = training.saved_with(runs, wanted) and training.last_checkpoint(runs) is not None
+        run_dir = folder.parent / "runs"
+        resume = runs.saved_with(run_dir, wanted) and runs.last_checkpoint(run_dir) is not None
         if not resume:  # checkpoints of other settings must not be resumed
-            shutil.rmtree(runs, ignore_errors=True)
-            runs.mkdir(parents=True)
-            training.write_settings(runs, wanted)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.mkdir(parents=True)
+            runs.write_settings(run_dir, wanted)
         model, tokenizer = load_quantized(profile, bits=QUANTIZATION["bits"], double_quant=QUANTIZATION["double_quant"])
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.needs_cuda)
         callbacks: list[Any] = [KeepTrainableFloat32()]
         if stop_at is not None and stop_at < wanted["max_steps"]:
-            from course_lib.training import StopAtStepCallback
+            from course_lib.runs import StopAtStepCallback
 
             callbacks.append(StopAtStepCallback(stop_at))
-        trainer = lora.fine_tune(model, tokenizer, profile, train_rows, lesson="05", output_dir=runs, seed=seed,
+        trainer = lora.fine_tune(model, tokenizer, profile, train_rows, lesson="05", output_dir=run_dir, seed=seed,
                                  max_steps=wanted["max_steps"], callbacks=callbacks, resume=resume)
         step = trainer.state.global_step
         began = "resumed from a checkpoint" if resume else "trained from the start"
         if step < wanted["max_steps"]:
             return None, tokenizer, f"{began}, stopped at step {step} of {wanted['max_steps']}: call again to finish"
         lora.save_adapter(trainer.model, folder, wanted)
-        shutil.rmtree(runs, ignore_errors=True)  # the checkpoints are not needed once the adapter is saved
+        shutil.rmtree(run_dir, ignore_errors=True)  # the checkpoints are not needed once the adapter is saved
     return trainer.model.eval(), tokenizer, f"{began} to step {step}, saved to {folder}"

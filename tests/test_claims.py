@@ -6,7 +6,7 @@ import json
 import pytest
 from repo_files import ROOT
 
-from course_lib import build_path, claims, profiles, training
+from course_lib import build_path, claims, profiles, runs, training
 from course_lib.profiles import PROFILES, ProfileError
 
 
@@ -84,7 +84,7 @@ def test_course_seed_shifts_every_training_seed(monkeypatch):
     profiles.set_seed(2)
     assert torch.equal(shifted, torch.rand(3))
     monkeypatch.setenv("COURSE_SEED", "1")
-    settings = training.run_settings(PROFILES["tiny"], "03", output_dir="unused", seed=0)
+    settings = runs.run_settings(PROFILES["tiny"], "03", output_dir="unused", seed=0)
     assert settings["seed"] == settings["data_seed"] == 1
     assert training.full_sft_settings(PROFILES["tiny"], [], seed=0)["seed"] == 1  # a saved seed-0 model is not reused
 

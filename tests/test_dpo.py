@@ -408,7 +408,7 @@ def test_model_settings_change_with_what_decides_the_model():
 
 
 def test_load_or_train_reuses_a_model_saved_with_the_same_settings(tmp_path):
-    from course_lib import PROFILES, training
+    from course_lib import PROFILES, runs
     from course_lib.tickets import load_tickets, without_system_prompt
 
     rows = without_system_prompt(load_tickets(data_path("tickets", "dev.jsonl")))
@@ -416,7 +416,7 @@ def test_load_or_train_reuses_a_model_saved_with_the_same_settings(tmp_path):
     model, tokenizer = tiny_model()
     with torch.no_grad():
         model.model.norm.weight.mul_(0.5)  # a model that differs from the base one, to tell them apart
-    folder = training.save_model(model, tokenizer, tmp_path / "model", dpo.model_settings(PROFILES["tiny"], rows, pairs))
+    folder = runs.save_model(model, tokenizer, tmp_path / "model", dpo.model_settings(PROFILES["tiny"], rows, pairs))
     loaded, _, trained_now = dpo.load_or_train(PROFILES["tiny"], rows, pairs, folder=folder)
     assert not trained_now
     assert torch.equal(loaded.model.norm.weight, model.model.norm.weight)

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from course_lib import lora, training
+from course_lib import lora, runs
 from course_lib.memory import lora_trainable_parameters
 from course_lib.paths import data_dir
 from course_lib.profiles import PROFILES
@@ -94,7 +94,7 @@ def test_a_saved_adapter_is_reused_only_with_the_same_settings(tmp_path, tokeniz
     folder = tmp_path / "adapter"
     model, trained = lora.load_or_train(fresh_model(), tokenizer, TINY, rows, folder=folder, max_steps=2)
     assert trained and (folder / "adapter_model.safetensors").is_file()
-    assert json.loads((folder / training.SETTINGS_FILE).read_text())["max_steps"] == 2
+    assert json.loads((folder / runs.SETTINGS_FILE).read_text())["max_steps"] == 2
     batch = tokenizer(["My order has not arrived."], return_tensors="pt")
     with torch.no_grad():
         expected = model.eval()(**batch).logits

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from course_lib import lora, memory, training
+from course_lib import lora, memory, runs
 from course_lib.models import load_model_and_tokenizer
 from course_lib.paths import data_path
 from course_lib.profiles import PROFILES
@@ -132,7 +132,7 @@ def test_qlora_trains_on_the_cpu_and_keeps_training_after_a_resume(tmp_path):
     model, tokenizer = load_quantized(TINY, bits=4)
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     rows = without_system_prompt(load_tickets(data_path("tickets", "train_curated.jsonl")))[:8]
-    stop = training.StopAtStepCallback(1)
+    stop = runs.StopAtStepCallback(1)
     trainer = lora.fine_tune(model, tokenizer, TINY, rows, lesson="05", output_dir=tmp_path, seed=0, max_steps=2,
                              per_device_train_batch_size=2, callbacks=[KeepTrainableFloat32(), stop],
                              disable_tqdm=True, logging_strategy="no")
@@ -140,7 +140,7 @@ def test_qlora_trains_on_the_cpu_and_keeps_training_after_a_resume(tmp_path):
     assert trainable and all(p.dtype == torch.float32 for p in trainable.values())
     after_one = {name: p.detach().clone() for name, p in trainable.items()}
     trainer.remove_callback(stop)
-    assert training.train(trainer, resume=True).global_step == 2
+    assert runs.train(trainer, resume=True).global_step == 2
     # the resumed step updated the very parameters the model uses
     now = dict(trainer.model.named_parameters())
     assert all(now[name] is p for name, p in trainable.items())
@@ -154,7 +154,7 @@ def test_a_saved_qlora_adapter_is_reused_and_an_interrupted_run_is_finished_by_a
     folder = tmp_path / "adapter"
     model, _, status = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2, stop_at=1)
     assert model is None and "stopped at step 1 of 2" in status
-    assert not (folder / training.SETTINGS_FILE).exists() and training.last_checkpoint(tmp_path / "runs")
+    assert not (folder / runs.SETTINGS_FILE).exists() and runs.last_checkpoint(tmp_path / "runs")
     model, tokenizer, status = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2, stop_at=1)
     assert status.startswith("resumed from a checkpoint to step 2") and (folder / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "runs").exists()  # checkpoints removed once the adapter is saved
@@ -166,8 +166,8 @@ def test_a_saved_qlora_adapter_is_reused_and_an_interrupted_run_is_finished_by_a
     assert status.startswith("loaded")
     with torch.no_grad():
         assert torch.equal(again(**batch).logits, expected)
-    assert training.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2))
-    assert not training.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2, seed=1))
+    assert runs.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2))
+    assert not runs.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2, seed=1))
 
 
 @pytest.mark.parametrize("max_steps", [0, -5, 2.5])

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from course_lib import training
+from course_lib import runs, training
 from course_lib.chat import EOS
 from course_lib.hardware import Hardware
 from course_lib.paths import data_dir
@@ -74,12 +74,12 @@ def test_a_step_budget_that_is_not_a_positive_whole_number_is_an_error(tmp_path,
     with pytest.raises(ValueError, match=error):
         training.sft_config(TINY, output_dir=tmp_path, max_steps=max_steps)
     with pytest.raises(ValueError, match=error):
-        training.run_settings(TINY, "03", output_dir=tmp_path, seed=0, max_steps=max_steps)
+        runs.run_settings(TINY, "03", output_dir=tmp_path, seed=0, max_steps=max_steps)
     with pytest.raises(ValueError, match=error):
         training.full_sft_settings(TINY, rows, max_steps=max_steps)
     with pytest.raises(ValueError, match=error):  # refused before any model is loaded or trained
         training.load_or_train(TINY, rows, folder=tmp_path / "model", max_steps=max_steps)
-    assert training.step_budget(TINY, "03", None) == budget and training.step_budget(TINY, "03", 7) == 7
+    assert runs.step_budget(TINY, "03", None) == budget and runs.step_budget(TINY, "03", 7) == 7
 
 
 @pytest.mark.parametrize("eval_steps", [0, -1, 1.5])
@@ -88,7 +88,7 @@ def test_an_evaluation_interval_that_is_not_a_positive_whole_number_is_an_error(
         training.sft_config(TINY, output_dir=tmp_path, eval_steps=eval_steps)
     assert training.sft_config(TINY, output_dir=tmp_path, max_steps=50).eval_steps == 10  # None: 5 times a run
     with pytest.raises(ValueError, match="step must be a whole number of at least 1, not 0"):
-        training.StopAtStepCallback(0)
+        runs.StopAtStepCallback(0)
 
 
 def test_empty_training_or_evaluation_rows_are_an_error_that_says_where_rows_come_from(tmp_path, rows, tokenizer):
@@ -105,7 +105,7 @@ def test_colab_warns_when_checkpoints_are_not_on_drive(tmp_path, monkeypatch):
         training.sft_config(TINY, output_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        assert training.warn_if_not_persistent("/content/drive/MyDrive/sft") is False
+        assert runs.warn_if_not_persistent("/content/drive/MyDrive/sft") is False
 
 
 def test_colab_warns_only_for_runs_that_save_checkpoints(tmp_path, monkeypatch):
@@ -257,13 +257,13 @@ def test_preflight_example_longer_than_max_length(tmp_path, model, tokenizer, ro
 
 @pytest.fixture(scope="module")
 def monitored_run(tmp_path_factory, rows, tokenizer):
-    plot = training.LossPlotCallback(live=False)
-    speed = training.ThroughputCallback()
-    memory = training.PeakMemoryCallback()
+    plot = runs.LossPlotCallback(live=False)
+    speed = runs.ThroughputCallback()
+    memory = runs.PeakMemoryCallback()
     args = small_config(tmp_path_factory.mktemp("monitored"), max_steps=4, eval_steps=2, save_strategy="no")
     trainer = training.sft_trainer(fresh_model(), tokenizer, args, rows[:16], eval_rows=rows[16:20],
                                    callbacks=[plot, speed, memory])
-    result = training.train(trainer, resume=False)
+    result = runs.train(trainer, resume=False)
     return trainer, result, plot, speed, memory
 
 
@@ -272,7 +272,7 @@ def test_loss_plot_records_train_and_eval_loss(monitored_run):
     assert [step for step, _ in plot.train] == [1, 2, 3, 4]
     assert [step for step, _ in plot.eval] == [2, 4]
     assert plot.train[-1][1] == pytest.approx(result.final_loss)
-    assert plot.live is False and not training.in_notebook()
+    assert plot.live is False and not runs.in_notebook()
 
 
 def test_loss_plot_draws_headless(monitored_run, capsys):
@@ -296,7 +296,7 @@ def test_peak_memory_is_recorded(monitored_run):
     assert memory.kind == "process RSS"
     # at least the model's weights (12 MB) and at most what the machine could hold
     assert 12 * 2**20 < memory.peak_bytes < 64 * 2**30
-    assert memory.peak_bytes <= training.peak_memory_bytes("cpu")
+    assert memory.peak_bytes <= runs.peak_memory_bytes("cpu")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -308,17 +308,17 @@ def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenize
     rows = rows[:n_rows]  # 10 rows in batches of 4: three steps an epoch, the third of 2 rows
     # 1) six steps straight
     straight = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path / "straight", eval_strategy="no"), rows)
-    expected = training.train(straight, resume=False)
+    expected = runs.train(straight, resume=False)
     # 2) the same run, interrupted after step 3 (a checkpoint is saved there) ...
     interrupted_dir = tmp_path / "interrupted"
-    stop = training.StopAtStepCallback(3)
+    stop = runs.StopAtStepCallback(3)
     first = training.sft_trainer(fresh_model(), tokenizer, small_config(interrupted_dir, eval_strategy="no"), rows,
                                  callbacks=[stop])
-    assert training.train(first, resume=False).global_step == 3
-    assert training.last_checkpoint(interrupted_dir).endswith("checkpoint-3")
+    assert runs.train(first, resume=False).global_step == 3
+    assert runs.last_checkpoint(interrupted_dir).endswith("checkpoint-3")
     # 3) ... then resumed by a fresh trainer on fresh weights
     second = training.sft_trainer(fresh_model(), tokenizer, small_config(interrupted_dir, eval_strategy="no"), rows)
-    resumed = training.train(second)
+    resumed = runs.train(second)
     assert resumed.resumed_from.endswith("checkpoint-3")
     assert resumed.global_step == expected.global_step == 6
     assert resumed.final_loss == pytest.approx(expected.final_loss, rel=1e-5, abs=1e-6)
@@ -329,8 +329,8 @@ def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenize
 def interrupted_run(output_dir, rows, tokenizer, step=3, **overrides):
     """A run of small_config stopped after `step`, where a checkpoint is saved."""
     trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(output_dir, eval_strategy="no", **overrides),
-                                   rows, callbacks=[training.StopAtStepCallback(step)])
-    assert training.train(trainer, resume=False).global_step == step
+                                   rows, callbacks=[runs.StopAtStepCallback(step)])
+    assert runs.train(trainer, resume=False).global_step == step
     return trainer
 
 
@@ -338,10 +338,10 @@ def test_checkpoints_record_their_settings(tmp_path, rows, tokenizer):
     trainer = interrupted_run(tmp_path, rows, tokenizer)
     import json
 
-    saved = json.loads((tmp_path / "checkpoint-3" / training.CHECKPOINT_SETTINGS_FILE).read_text())
-    assert saved == training.resume_settings(trainer)
+    saved = json.loads((tmp_path / "checkpoint-3" / runs.CHECKPOINT_SETTINGS_FILE).read_text())
+    assert saved == runs.resume_settings(trainer)
     assert saved["model"] == TINY.model and saved["trainer"] == "SFTTrainer" and saved["adapter"] is None
-    assert saved["data"] == training.rows_fingerprint(rows)
+    assert saved["data"] == runs.rows_fingerprint(rows)
     assert (saved["seed"], saved["max_steps"], saved["per_device_train_batch_size"]) == (course_seed(0), 6, 4)
 
 
@@ -359,8 +359,8 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, rows, tokenizer
     run_rows = rows[change.pop("rows")] if "rows" in change else rows
     other = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no", **change),
                                  run_rows)
-    with pytest.raises(training.ResumeError, match=re.escape(differs)) as error:
-        training.train(other)  # resume=True is the default
+    with pytest.raises(runs.ResumeError, match=re.escape(differs)) as error:
+        runs.train(other)  # resume=True is the default
     assert "another output_dir" in str(error.value) and "resume=False" in str(error.value)
     assert other.state.global_step == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing deleted or moved
@@ -372,16 +372,16 @@ def test_a_checkpoint_of_another_method_is_not_resumed(tmp_path, rows, tokenizer
     interrupted_run(tmp_path, rows, tokenizer)
     adapter = with_adapter(fresh_model(), lora.lora_config(TINY))
     other = training.sft_trainer(adapter, tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
-    with pytest.raises(training.ResumeError, match="adapter: None in the checkpoint, .*LORA"):
-        training.train(other)
+    with pytest.raises(runs.ResumeError, match="adapter: None in the checkpoint, .*LORA"):
+        runs.train(other)
 
 
 def test_a_checkpoint_without_recorded_settings_is_not_resumed(tmp_path, rows, tokenizer):
     interrupted_run(tmp_path, rows, tokenizer)
-    (tmp_path / "checkpoint-3" / training.CHECKPOINT_SETTINGS_FILE).unlink()  # as trainer.train() alone saves it
+    (tmp_path / "checkpoint-3" / runs.CHECKPOINT_SETTINGS_FILE).unlink()  # as trainer.train() alone saves it
     second = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
-    with pytest.raises(training.ResumeError, match="has no course_run.json"):
-        training.train(second)
+    with pytest.raises(runs.ResumeError, match="has no course_run.json"):
+        runs.train(second)
 
 
 def test_a_half_saved_newest_checkpoint_is_skipped_with_a_warning(tmp_path, rows, tokenizer):
@@ -391,7 +391,7 @@ def test_a_half_saved_newest_checkpoint_is_skipped_with_a_warning(tmp_path, rows
     (damaged / "model.safetensors").write_bytes(b"")
     second = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
     with pytest.warns(UserWarning, match=re.escape(str(damaged)) + ".*no trainer_state.json"):
-        resumed = training.train(second)
+        resumed = runs.train(second)
     assert resumed.resumed_from.endswith("checkpoint-3") and resumed.global_step == 6
     assert damaged.is_dir()  # left for the learner to delete
 
@@ -410,13 +410,13 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, rows, tokenizer, capsy
     trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows,
                                    callbacks=[CtrlC()])
     with pytest.raises(KeyboardInterrupt):
-        training.train(trainer, resume=False)
+        runs.train(trainer, resume=False)
     assert trainer.state.global_step == 3  # the step under way was finished
-    assert training.last_checkpoint(tmp_path).endswith("checkpoint-3")
+    assert runs.last_checkpoint(tmp_path).endswith("checkpoint-3")
     assert "resume=True" in capsys.readouterr().out
     assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C works as before again
     second = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
-    assert training.train(second).global_step == 6
+    assert runs.train(second).global_step == 6
 
 
 def test_a_keyboard_interrupt_raised_inside_training_saves_a_checkpoint(tmp_path, rows, tokenizer, capsys):
@@ -428,11 +428,11 @@ def test_a_keyboard_interrupt_raised_inside_training_saves_a_checkpoint(tmp_path
     trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows,
                                    callbacks=[Interrupt()])
     with pytest.raises(KeyboardInterrupt):
-        training.train(trainer, resume=False)
-    assert training.last_checkpoint(tmp_path).endswith("checkpoint-2")
+        runs.train(trainer, resume=False)
+    assert runs.last_checkpoint(tmp_path).endswith("checkpoint-2")
     assert "Interrupted at step 2" in capsys.readouterr().out
     second = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path, eval_strategy="no"), rows)
-    resumed = training.train(second)
+    resumed = runs.train(second)
     assert resumed.resumed_from.endswith("checkpoint-2") and resumed.global_step == 6
 
 
@@ -537,13 +537,13 @@ def test_the_sft_trainer_batches_its_rows_by_length(tmp_path, rows, tokenizer):
 
 def test_settings_are_compared_exactly_and_a_damaged_file_means_train_again(tmp_path, rows):
     settings = training.full_sft_settings(TINY, rows, max_steps=2)
-    assert not training.saved_with(tmp_path, settings)  # nothing saved yet
-    training.write_settings(tmp_path, settings)
-    assert training.saved_with(tmp_path, settings)
-    assert not training.saved_with(tmp_path, training.full_sft_settings(TINY, rows[:-1], max_steps=2))  # other rows
-    assert not training.saved_with(tmp_path, training.full_sft_settings(TINY, rows, max_steps=3))
-    (tmp_path / training.SETTINGS_FILE).write_text("{not json")
-    assert not training.saved_with(tmp_path, settings)
+    assert not runs.saved_with(tmp_path, settings)  # nothing saved yet
+    runs.write_settings(tmp_path, settings)
+    assert runs.saved_with(tmp_path, settings)
+    assert not runs.saved_with(tmp_path, training.full_sft_settings(TINY, rows[:-1], max_steps=2))  # other rows
+    assert not runs.saved_with(tmp_path, training.full_sft_settings(TINY, rows, max_steps=3))
+    (tmp_path / runs.SETTINGS_FILE).write_text("{not json")
+    assert not runs.saved_with(tmp_path, settings)
 
 
 def test_a_saved_full_sft_model_is_reused_only_with_the_same_settings(tmp_path, rows):
@@ -564,20 +564,20 @@ def test_a_saved_full_sft_model_is_reused_only_with_the_same_settings(tmp_path, 
         assert torch.equal(again(**batch).logits, expected)
     _, _, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2, seed=1)
     assert trained  # another seed is another model: trained again, and saved over the old one
-    assert training.saved_with(folder, training.full_sft_settings(TINY, rows, max_steps=2, seed=1))
+    assert runs.saved_with(folder, training.full_sft_settings(TINY, rows, max_steps=2, seed=1))
 
 
 LOCK_HOLDER = """
 import sys
-from course_lib import training
-with training.saved_run_lock(sys.argv[1]):
+from course_lib import runs, training
+with runs.saved_run_lock(sys.argv[1]):
     print("locked", flush=True)
     sys.stdin.readline()
 """
 
 TRAIN_ONCE = """
 import sys
-from course_lib import training
+from course_lib import runs, training
 from course_lib.paths import data_dir
 from course_lib.profiles import PROFILES
 from course_lib.tickets import load_tickets
@@ -593,7 +593,7 @@ def test_a_saved_run_lock_makes_another_process_wait_and_is_reentrant_within_one
     import threading
 
     folder = tmp_path / "model"
-    with training.saved_run_lock(folder), training.saved_run_lock(folder):  # taken again inside: no deadlock
+    with runs.saved_run_lock(folder), runs.saved_run_lock(folder):  # taken again inside: no deadlock
         pass
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(folder)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -602,7 +602,7 @@ def test_a_saved_run_lock_makes_another_process_wait_and_is_reentrant_within_one
         entered = threading.Event()
 
         def take():
-            with training.saved_run_lock(folder):
+            with runs.saved_run_lock(folder):
                 entered.set()
 
         waiter = threading.Thread(target=take)
@@ -631,14 +631,14 @@ def test_two_processes_that_want_the_same_model_at_once_train_it_once(tmp_path):
 def test_a_folder_being_saved_again_matches_no_settings_until_it_is_complete(tmp_path, rows, tokenizer, monkeypatch):
     settings = training.full_sft_settings(TINY, rows, max_steps=2)
     model = fresh_model()
-    training.save_model(model, tokenizer, tmp_path, settings)
-    assert training.saved_with(tmp_path, settings)
+    runs.save_model(model, tokenizer, tmp_path, settings)
+    assert runs.saved_with(tmp_path, settings)
     seen = []
     monkeypatch.setattr(type(tokenizer), "save_pretrained",
-                        lambda self, folder, **kwargs: seen.append(training.saved_with(folder, settings)))
-    training.save_model(model, tokenizer, tmp_path, settings)
+                        lambda self, folder, **kwargs: seen.append(runs.saved_with(folder, settings)))
+    runs.save_model(model, tokenizer, tmp_path, settings)
     assert seen == [False]  # while the weights were written, the old settings were gone
-    assert training.saved_with(tmp_path, settings)
+    assert runs.saved_with(tmp_path, settings)
 
 
 # ---------------------------------------------------------------------------------------------------------
