@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from repo_files import ROOT
 
 from course_lib import memory
 from course_lib.memory import (
@@ -28,9 +27,12 @@ from course_lib.memory import (
     model_shape,
     quantized_bytes,
 )
+from course_lib.memory import __main__ as memory_cli
 from course_lib.models import load_local_model
 from course_lib.paths import data_path
 from course_lib.profiles import PROFILES
+
+from repo_files import ROOT
 
 # Parameter counts the model cards publish.
 PUBLISHED = {
@@ -376,7 +378,7 @@ def test_gpu_capacities_and_margins():
 @pytest.mark.parametrize("lesson", sorted(PROFILES["t4"].max_steps))
 def test_t4_profile_fits_a_t4_with_20_percent_to_spare(lesson):
     profile = PROFILES["t4"]
-    assert lesson in LESSON_METHODS, f"lesson {lesson} trains: add its method to LESSON_METHODS in course_lib/memory.py"
+    assert lesson in LESSON_METHODS, f"lesson {lesson} trains: add its method to LESSON_METHODS in course_lib/memory/estimate.py"
     estimate = estimate_for_lesson(profile, lesson)
     assert (estimate.model, estimate.method, estimate.dtype) == ("SmolLM2-360M", LESSON_METHODS[lesson].method, "float16")
     assert (estimate.batch_size, estimate.seq_len, estimate.gradient_checkpointing) == (8, 512, True)
@@ -457,25 +459,25 @@ def test_bad_settings_say_what_is_allowed():
 
 def test_command_line_prints_the_breakdown_and_the_fit_table(capsys):
     argv = ["--model", "SmolLM2-360M", "--method", "qlora", "--seq-len", "2048", "--batch-size", "1"]
-    assert memory.main(argv) == 0
+    assert memory_cli.main(argv) == 0
     out = capsys.readouterr().out
     assert out.strip() == str(estimate_memory("SmolLM2-360M", method="qlora", seq_len=2048, batch_size=1))
-    assert memory.main(["--model", "Qwen/Qwen2.5-7B-Instruct", "--method", "full", "--optimizer", "adamw_8bit",
+    assert memory_cli.main(["--model", "Qwen/Qwen2.5-7B-Instruct", "--method", "full", "--optimizer", "adamw_8bit",
                         "--no-gradient-checkpointing", "--dtype", "float16", "--rank", "8", "--targets", "attention"]) == 0
     out = capsys.readouterr().out
     assert "Qwen2.5-7B, full" in out and "adamw_8bit" in out and "gradient checkpointing off" in out
 
 
 def test_command_line_unknown_model_lists_the_known_ones(capsys):
-    assert memory.main(["--model", "GPT-5", "--method", "qlora"]) == 2
+    assert memory_cli.main(["--model", "GPT-5", "--method", "qlora"]) == 2
     err = capsys.readouterr().err
     assert "Unknown model 'GPT-5'" in err and all(name in err for name in known_models())
-    assert memory.main(["--list"]) == 0
+    assert memory_cli.main(["--list"]) == 0
     assert "HuggingFaceTB/SmolLM2-360M-Instruct" in capsys.readouterr().out
 
 
 def test_memory_form_redraws_on_every_change():
-    from course_lib.widgets import memory_form
+    from course_lib.memory.forms import memory_form
 
     form = memory_form(model="SmolLM2-360M", method="qlora", seq_len=512, batch_size=8, dtype="float16")
     assert form.text == str(estimate_memory("SmolLM2-360M", method="qlora", seq_len=512, batch_size=8, dtype="float16"))
@@ -489,7 +491,7 @@ def test_memory_form_redraws_on_every_change():
 
 
 def test_lora_explorer_shows_trainable_parameters_and_share():
-    from course_lib.widgets import lora_explorer
+    from course_lib.memory.forms import lora_explorer
 
     explorer = lora_explorer(model="SmolLM2-360M", rank=16, targets="attention")
     assert "trainable parameters: 3,276,800 = 0.906% of the model's 361,821,120" in explorer.text

@@ -11,17 +11,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from course_lib.memory import (
-    DTYPE_BYTES,
-    METHODS,
-    OPTIMIZERS,
-    MemoryEstimate,
-    estimate_memory,
-    known_models,
-    lora_trainable_parameters,
-    model_shape,
-    resolve_targets,
-)
+from course_lib.memory.estimate import DTYPE_BYTES, METHODS, OPTIMIZERS, MemoryEstimate, estimate_memory
+from course_lib.memory.shapes import known_models, lora_trainable_parameters, model_shape, resolve_targets
 
 TARGET_CHOICES = [("attention only", "attention"), ("all linear layers", "all-linear")]
 

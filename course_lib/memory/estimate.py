@@ -1,4 +1,4 @@
-"""Memory planner: how much GPU memory fine-tuning takes, part by part, and which GPUs it fits. Lesson 05.
+"""The memory estimate: the bytes of each part of a training step, its peak, and the GPUs it fits. Lesson 05.
 
 `estimate_memory(model, method=..., seq_len=..., batch_size=..., ...)` counts, in bytes:
 
@@ -7,260 +7,29 @@
 - gradients: one per trainable parameter;
 - optimizer state: the optimiser's moments per trainable parameter (AdamW: two);
 - activations: what autograd saves for the backward pass (counted tensor by tensor for the Llama/Qwen code of
-  transformers; `measure_saved_activations` measures the same on any machine, `measure_peak_memory` the peak of
-  a real training step on a GPU or the CPU) and the loss's logit-sized buffers;
+  transformers; `course_lib.memory.measure` measures the same on any machine) and the loss's logit-sized buffers;
 - adapters: LoRA's A and B matrices (fp32, as peft keeps them);
 - overhead: the CUDA context and the caching allocator's unused reserve.
 
 Not every part is alive at once: the backward pass frees activations while it fills in gradients. The peak
 (`estimate.total`) is the larger of two moments, the start of the backward pass (all activations, no gradients)
-and the optimiser step (all gradients and the update's scratch memory, no activations), plus the overhead. Model
-shapes come from the small JSON files in `course_lib/model_shapes/` (real models' config.json fields), from a
-`transformers` config (`model.config`), or from a `ModelShape`.
-
-Command line: `python -m course_lib.memory --model SmolLM2-360M --method qlora --seq-len 2048 --batch-size 1`.
+and the optimiser step (all gradients and the update's scratch memory, no activations), plus the overhead.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from course_lib.memory.shapes import TARGETS, ModelShape, lora_trainable_parameters, model_shape, resolve_targets
+
 GIB = 2**30  # memory is reported in GiB (2**30 bytes), the unit PyTorch and nvidia-smi use
-SHAPES_DIR = Path(__file__).resolve().parent / "model_shapes"
-
-# ---------------------------------------------------------------------------------------------------------
-# 1) Model shapes
-
-PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-TARGETS: dict[str, tuple[str, ...]] = {
-    "attention": PROJECTIONS[:4],  # LoRA on the attention projections only
-    "all-linear": PROJECTIONS,  # LoRA on every linear layer of every block (peft's "all-linear": not lm_head)
-}
-SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")  # decoder-only, RMSNorm, SwiGLU MLP
-
-
-class ModelShapeError(ValueError):
-    """A model shape is unknown, or its file or config lacks a field or holds a bad value."""
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """The sizes of a decoder-only transformer that decide its parameter count and its memory. Lesson 04."""
-
-    name: str  # e.g. "SmolLM2-360M"
-    model_type: str  # transformers' model_type: llama, mistral, qwen2 or qwen3
-    hidden_size: int  # width of the residual stream
-    intermediate_size: int  # width of the MLP (gate and up projections)
-    num_layers: int  # decoder blocks
-    num_heads: int  # query heads
-    num_kv_heads: int  # key/value heads (fewer than num_heads with grouped-query attention)
-    head_dim: int  # width of one head
-    vocab_size: int  # rows of the embedding matrix
-    tie_word_embeddings: bool  # the output layer reuses the embedding matrix
-    biases: tuple[str, ...] = ()  # projections that carry a bias, e.g. ("q_proj", "k_proj", "v_proj") in Qwen2
-    qk_norm: bool = False  # Qwen3 normalises queries and keys per head (two RMSNorms of head_dim per block)
-    max_position_embeddings: int | None = None  # longest context the model was trained for
-
-    def linears(self) -> dict[str, tuple[int, int]]:
-        """(in_features, out_features) of each projection of one block."""
-        h, i = self.hidden_size, self.intermediate_size
-        q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
-        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
-
-    @property
-    def linear_weights_per_layer(self) -> int:
-        """Weights of the seven projections of one block: what QLoRA stores in 4 bits."""
-        return sum(n_in * n_out for n_in, n_out in self.linears().values())
-
-    @property
-    def parameters_per_layer(self) -> int:
-        """Parameters of one block: projection weights and biases, two RMSNorms (and Qwen3's q/k norms)."""
-        biases = sum(self.linears()[name][1] for name in self.biases)
-        norms = 2 * self.hidden_size + (2 * self.head_dim if self.qk_norm else 0)
-        return self.linear_weights_per_layer + biases + norms
-
-    @property
-    def embedding_parameters(self) -> int:
-        """The token embedding matrix."""
-        return self.vocab_size * self.hidden_size
-
-    @property
-    def lm_head_parameters(self) -> int:
-        """The output layer's own matrix: none when tied to the embeddings."""
-        return 0 if self.tie_word_embeddings else self.vocab_size * self.hidden_size
-
-    @property
-    def parameters(self) -> int:
-        """All parameters: embeddings, blocks, final norm and the output layer."""
-        blocks = self.num_layers * self.parameters_per_layer
-        return self.embedding_parameters + blocks + self.hidden_size + self.lm_head_parameters  # + the final norm
-
-    @property
-    def quantizable_parameters(self) -> int:
-        """Weights bitsandbytes stores in 4 bits: the projections of every block (not embeddings, norms, lm_head)."""
-        return self.num_layers * self.linear_weights_per_layer
-
-    def scaled(self, num_layers: int) -> "ModelShape":
-        """The same shape with another number of blocks, e.g. 2 for a model small enough to build in a test."""
-        return replace(self, num_layers=num_layers, name=f"{self.name} ({num_layers} layers)")
-
-    def to_config(self):
-        """A `transformers` config of this shape, to build a randomly initialised model from."""
-        from transformers import AutoConfig
-
-        fields: dict[str, Any] = dict(
-            hidden_size=self.hidden_size, intermediate_size=self.intermediate_size, num_hidden_layers=self.num_layers,
-            num_attention_heads=self.num_heads, num_key_value_heads=self.num_kv_heads, head_dim=self.head_dim,
-            vocab_size=self.vocab_size, tie_word_embeddings=self.tie_word_embeddings,
-        )
-        if self.max_position_embeddings:
-            fields["max_position_embeddings"] = self.max_position_embeddings
-        if self.model_type in ("llama", "qwen3"):
-            fields["attention_bias"] = "q_proj" in self.biases
-        if self.model_type == "llama":
-            fields["mlp_bias"] = "gate_proj" in self.biases
-        return AutoConfig.for_model(self.model_type, **fields)
-
-    @classmethod
-    def from_config(cls, config: Any, name: str | None = None, where: str = "the config") -> "ModelShape":
-        """The shape of a `transformers` config (e.g. `model.config`) or of a config.json read as a dict."""
-        get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
-        model_type = get("model_type")
-        if model_type not in SUPPORTED_MODEL_TYPES:
-            raise ModelShapeError(
-                f"{where}: model_type {model_type!r} is not supported; the planner knows {', '.join(SUPPORTED_MODEL_TYPES)} "
-                "(decoder-only models with RMSNorm and a gated MLP). Pick one of those models, or a shipped shape: "
-                f"{', '.join(known_models())}."
-            )
-
-        def number(key: str, default: int | None = None) -> int:
-            value = get(key, default)
-            if value is None:
-                raise ModelShapeError(f"{where}: field {key!r} is missing. Copy it from the model's config.json.")
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ModelShapeError(f"{where}: field {key!r} must be a positive whole number, not {value!r}.")
-            return value
-
-        hidden, heads = number("hidden_size"), number("num_attention_heads")
-        tie = get("tie_word_embeddings")
-        if not isinstance(tie, bool):
-            raise ModelShapeError(
-                f"{where}: field 'tie_word_embeddings' must be true or false, not {tie!r}: it decides whether the "
-                "output layer has its own matrix. Copy it from the model's config.json."
-            )
-        biases: tuple[str, ...] = ()
-        if model_type == "qwen2":
-            biases = ("q_proj", "k_proj", "v_proj")  # Qwen2 always has q, k, v biases (none on o_proj)
-        elif model_type in ("llama", "qwen3") and get("attention_bias", False):
-            biases = ("q_proj", "k_proj", "v_proj", "o_proj")
-        if model_type == "llama" and get("mlp_bias", False):
-            biases += ("gate_proj", "up_proj", "down_proj")
-        return cls(
-            name=name or str(get("name_or_path", "") or get("_name_or_path", "") or model_type),
-            model_type=model_type,
-            hidden_size=hidden,
-            intermediate_size=number("intermediate_size"),
-            num_layers=number("num_hidden_layers"),
-            num_heads=heads,
-            num_kv_heads=number("num_key_value_heads", heads),
-            head_dim=number("head_dim") if get("head_dim") is not None else hidden // heads,
-            vocab_size=number("vocab_size"),
-            tie_word_embeddings=tie,
-            biases=biases,
-            qk_norm=model_type == "qwen3",
-            max_position_embeddings=get("max_position_embeddings"),
-        )
-
-
-def load_shape_file(path: Path | str) -> tuple[ModelShape, tuple[str, ...]]:
-    """A shape file's ModelShape and its aliases; errors name the file and the field to fix."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ModelShapeError(
-            f"{path}, line {err.lineno}: not valid JSON ({err.msg}). Fix the file or restore it from git."
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
-        raise ModelShapeError(
-            f"{path}: needs a 'config' object holding the model's config.json fields (see {SHAPES_DIR / 'README.md'})."
-        )
-    name = data.get("name", path.stem)
-    aliases = data.get("aliases", [])
-    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        raise ModelShapeError(f"{path}: field 'aliases' must be a list of Hub ids or paths, not {aliases!r}.")
-    return ModelShape.from_config(data["config"], name=name, where=str(path)), tuple(aliases)
-
-
-@lru_cache(maxsize=1)
-def _shipped_shapes() -> dict[str, tuple[ModelShape, tuple[str, ...]]]:
-    return {shape.name: (shape, aliases) for shape, aliases in map(load_shape_file, sorted(SHAPES_DIR.glob("*.json")))}
-
-
-def known_models() -> list[str]:
-    """Names of the shipped model shapes, e.g. ["Llama-3.1-8B", "Qwen2.5-0.5B", ...]."""
-    return sorted(_shipped_shapes())
-
-
-def model_shape(model: Any) -> ModelShape:
-    """The shape of `model`: a shipped name or one of its Hub ids, a ModelShape, or a transformers config or dict."""
-    if isinstance(model, ModelShape):
-        return model
-    if isinstance(model, str):
-        wanted = model.strip().lower()
-        for name, (shape, aliases) in _shipped_shapes().items():
-            if wanted == name.lower() or wanted in (a.lower() for a in aliases):
-                return shape
-        raise ModelShapeError(
-            f"Unknown model {model!r}. Known names: {', '.join(known_models())} (their Hub ids work too). "
-            "For another model pass its config instead: estimate_memory(AutoConfig.from_pretrained(<id>), ...) or "
-            "estimate_memory(model.config, ...)."
-        )
-    if isinstance(model, dict) or hasattr(model, "model_type"):
-        return ModelShape.from_config(model, where=f"config of {type(model).__name__}")
-    raise ModelShapeError(
-        f"Cannot read a model shape from a {type(model).__name__}. Pass a name ({', '.join(known_models())}), "
-        "a ModelShape, or a transformers config such as model.config."
-    )
-
-
-def lora_trainable_parameters(shape: Any, rank: int = 16, targets: str | Sequence[str] = "all-linear") -> int:
-    """Parameters LoRA trains: rank * (in + out) for each targeted projection of every block. Lesson 04."""
-    shape = model_shape(shape)
-    names = resolve_targets(targets)
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"rank must be a whole number of at least 1, not {rank!r}.")
-    linears = shape.linears()
-    return shape.num_layers * sum(rank * (linears[name][0] + linears[name][1]) for name in names)
-
-
-def resolve_targets(targets: str | Sequence[str]) -> tuple[str, ...]:
-    """The projection names a LoRA `targets` setting means: "attention", "all-linear", or a list of names."""
-    if isinstance(targets, str):
-        if targets in TARGETS:
-            return TARGETS[targets]
-        targets = [targets]
-    names = tuple(targets)
-    unknown = [name for name in names if name not in PROJECTIONS]
-    if unknown or not names:
-        raise ValueError(
-            f"LoRA targets {list(names)!r}: {unknown or 'none given'} not understood. Use 'attention', 'all-linear', "
-            f"or a list of projection names from {', '.join(PROJECTIONS)}."
-        )
-    return names
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 2) GPUs, precisions, optimisers
+# 1) GPUs, precisions, optimisers
 
 
 @dataclass(frozen=True)
@@ -375,7 +144,7 @@ def quantized_bytes(numel: int, double_quant: bool = True) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 3) The estimate
+# 2) The estimate
 
 
 @dataclass(frozen=True)
@@ -459,7 +228,7 @@ class MemoryEstimate:
 
     def margin(self, gpu: str = "T4") -> float:
         """Share of the GPU's capacity left over (negative when it does not fit)."""
-        capacity = _gpu(gpu).capacity
+        capacity = gpu_named(gpu).capacity
         return (capacity - self.total) / capacity
 
     def fits(self, gpu: str = "T4", margin: float = 0.0) -> bool:
@@ -489,7 +258,7 @@ class MemoryEstimate:
         share = self.trainable_parameters / self.parameters
         lines = [
             self.describe(),
-            f"parameters: {_count(self.parameters)}, trainable: {_count(self.trainable_parameters)} ({share:.2%})",
+            f"parameters: {count_text(self.parameters)}, trainable: {count_text(self.trainable_parameters)} ({share:.2%})",
             f"{'part':<44}{'GiB':>8}",
         ]
         for part, value in self.parts().items():
@@ -505,7 +274,7 @@ class MemoryEstimate:
         """Which GPUs the estimate fits, with the memory left over, as plain text."""
         lines = [f"{'GPU':<18}{'capacity':>10}{'estimate':>10}{'left':>10}{'margin':>8}  fits"]
         for name in gpus or GPUS:
-            gpu = _gpu(name)
+            gpu = gpu_named(name)
             left = gpu.capacity - self.total
             lines.append(
                 f"{f'{gpu.name} ({gpu.nominal_gb} GB)':<18}{gpu.capacity_gib:>6.2f} GiB{self.total / GIB:>6.2f} GiB"
@@ -517,7 +286,7 @@ class MemoryEstimate:
         return f"{self.table()}\n\n{self.fit_table()}"
 
 
-def _gpu(name: str) -> GPU:
+def gpu_named(name: str) -> GPU:
     if name not in GPUS:
         raise ValueError(f"Unknown GPU {name!r}. Known GPUs: {', '.join(GPUS)}.")
     return GPUS[name]
@@ -530,7 +299,7 @@ def _targets_name(targets: tuple[str, ...]) -> str:
     return ", ".join(targets)
 
 
-def _count(n: int) -> str:
+def count_text(n: int) -> str:
     """A parameter count in words: 361.8M, 7.62B."""
     if n >= 1e9:
         return f"{n / 1e9:.2f}B"
@@ -744,175 +513,3 @@ def estimate_for_lesson(profile: Any, lesson: str, **overrides: Any) -> MemoryEs
         settings["upcast_unquantized"] = True
     settings.update(overrides)
     return estimate_memory(profile.model, **settings)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# 4) Measuring, plotting
-
-
-def measure_saved_activations(model: Any, autocast_dtype: str | None = None, **inputs: Any) -> dict[str, int]:
-    """Bytes autograd saves for the backward pass during one forward of `model(**inputs)`. Lesson 05.
-
-    Works on any device, the CPU included. Returns "activations" and "weight_copies": saved 2-D tensors shaped
-    like a parameter (autocast's 16-bit weight copies). Parameters themselves are not counted, and tensors that
-    share memory are counted once. Pick a token count that differs from every parameter dimension.
-    """
-    import torch
-
-    param_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    param_shapes = {tuple(p.shape) for p in model.parameters()} | {tuple(p.shape)[::-1] for p in model.parameters()}
-    seen: dict[int, tuple[int, bool]] = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in param_storages:
-            is_copy = tensor.dim() == 2 and tuple(tensor.shape) in param_shapes
-            seen[storage.data_ptr()] = (storage.nbytes(), is_copy)
-        return tensor
-
-    device = next(model.parameters()).device.type
-    dtype = getattr(torch, autocast_dtype) if autocast_dtype else torch.bfloat16
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        with torch.autocast(device, dtype=dtype, enabled=autocast_dtype is not None):
-            output = model(**inputs)
-    del output
-    return {
-        "activations": sum(nbytes for nbytes, is_copy in seen.values() if not is_copy),
-        "weight_copies": sum(nbytes for nbytes, is_copy in seen.values() if is_copy),
-    }
-
-
-def measure_peak_memory(step: Callable[[], Any], device: str = "cpu") -> int:
-    """Peak bytes allocated above the start while `step()` runs, on a CUDA GPU or on the CPU. Lesson 05.
-
-    On a GPU it reads PyTorch's allocator (torch.cuda.max_memory_allocated, which leaves out the CUDA context);
-    on the CPU it replays the allocation and free events the PyTorch profiler records. Memory held before the
-    call (weights, optimiser state) is not included: add it to compare with an estimate.
-    """
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-        start = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        step()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - start
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type().name == "CPU"]
-    current = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        current += event.nbytes()
-        peak = max(peak, current)
-    return peak
-
-
-PART_COLORS = {"weights": "#4c72b0", "gradients": "#dd8452", "optimizer_state": "#55a868", "activations": "#c44e52",
-               "adapters": "#8172b3", "overhead": "#937860", "optimizer_scratch": "#ccb974"}
-
-
-def _bar_segments(estimate: MemoryEstimate) -> list[tuple[str, float, bool]]:
-    """(part, GiB, alive at the peak) from the bottom of the bar up: the peak's parts first, then the rest."""
-    parts = estimate.parts()
-    if estimate.peak_phase == "backward pass":
-        alive = ["overhead", "weights", "adapters", "optimizer_state", "activations"]
-        segments = [(part, parts[part], True) for part in alive] + [("gradients", parts["gradients"], False)]
-    else:
-        copies = estimate.weight_copies
-        segments = [("overhead", parts["overhead"], True), ("weights", parts["weights"] + parts["adapters"] - copies, True),
-                    ("optimizer_state", parts["optimizer_state"], True), ("gradients", parts["gradients"], True),
-                    ("optimizer_scratch", estimate.optimizer_scratch, True), ("weights", copies, False),
-                    ("activations", parts["activations"], False)]
-    return [(part, value / GIB, is_alive) for part, value, is_alive in segments]
-
-
-def plot_breakdown(estimates: Sequence[MemoryEstimate], gpus: Sequence[str] = ("T4", "L4", "A100-40GB"), ax: Any = None):
-    """Stacked bars of estimates' parts (GiB), hatched where not alive at the peak, and GPU capacities. Lesson 05."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    if not estimates:
-        raise ValueError("plot_breakdown needs at least one estimate, e.g. [estimate_memory('SmolLM2-360M')].")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(1.8 * len(estimates) + 3.5, 4.5))
-    else:
-        fig = ax.figure
-    labels = [f"{e.model}\n{e.method}" for e in estimates]
-    for x, estimate in enumerate(estimates):
-        bottom = 0.0
-        for part, value, is_alive in _bar_segments(estimate):
-            ax.bar(x, value, bottom=bottom, width=0.6, color=PART_COLORS[part] if is_alive else "white",
-                   edgecolor=PART_COLORS[part], hatch=None if is_alive else "//", linewidth=0 if is_alive else 0.8)
-            bottom += value
-        ax.plot([x - 0.36, x + 0.36], [estimate.total / GIB] * 2, color="black", linewidth=1.5)  # the peak
-        ax.annotate(f"peak {estimate.total / GIB:.1f}", (x, bottom), xytext=(0, 2), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8)
-    for k, name in enumerate(gpus):
-        gpu = _gpu(name)
-        ax.axhline(gpu.capacity_gib, color="black", linestyle=(0, (4, 2 + 2 * k)), linewidth=1)
-        ax.annotate(f"{gpu.name} {gpu.capacity_gib:.1f} GiB", (1.0, gpu.capacity_gib), xycoords=("axes fraction", "data"),
-                    ha="right", va="bottom", fontsize=8)
-    ax.set_xticks(range(len(estimates)), labels)
-    ax.set_ylabel("GiB")
-    tops = [sum(value for _, value, _ in _bar_segments(e)) for e in estimates]
-    ax.set_ylim(0, max(*tops, *(GPUS[g].capacity_gib for g in gpus)) * 1.12)
-    ax.set_title("Estimated GPU memory of one training step")
-    shown = [part for part in PART_COLORS if any(part == p and v > 0 for e in estimates for p, v, _ in _bar_segments(e))]
-    handles = [Patch(color=PART_COLORS[part], label=part.replace("_", " ")) for part in shown]
-    handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label="not alive at the peak"))
-    handles.append(Line2D([], [], color="black", linewidth=1.5, label="peak"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------------------
-# 5) Command line
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m course_lib.memory --model NAME --method qlora ...`: print the breakdown and the fit table."""
-    parser = argparse.ArgumentParser(
-        prog="python -m course_lib.memory",
-        description="Estimate the GPU memory of a fine-tuning step and the GPUs it fits.",
-    )
-    parser.add_argument("--model", help=f"a shipped model ({', '.join(known_models())}) or one of their Hub ids")
-    parser.add_argument("--method", choices=METHODS, default="lora")
-    parser.add_argument("--seq-len", type=int, default=512, help="tokens per sequence (default 512)")
-    parser.add_argument("--batch-size", type=int, default=8, help="sequences per step (default 8)")
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adamw")
-    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True,
-                        help="recompute activations in the backward pass (default on)")
-    parser.add_argument("--dtype", choices=list(DTYPE_BYTES), default="bfloat16")
-    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True,
-                        help="train under autocast; full fine-tuning keeps fp32 master weights (default on)")
-    parser.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
-    parser.add_argument("--targets", choices=list(TARGETS), default="all-linear", help="LoRA targets (default all-linear)")
-    parser.add_argument("--list", action="store_true", help="list the shipped models and exit")
-    args = parser.parse_args(argv)
-    if args.list:
-        for name in known_models():
-            print(f"{name:<14} {_count(model_shape(name).parameters):>8}  {', '.join(_shipped_shapes()[name][1])}")
-        return 0
-    if not args.model:
-        print(f"error: --model is required. Known models: {', '.join(known_models())}.", file=sys.stderr)
-        return 2
-    try:
-        estimate = estimate_memory(
-            args.model, method=args.method, seq_len=args.seq_len, batch_size=args.batch_size, optimizer=args.optimizer,
-            gradient_checkpointing=args.gradient_checkpointing, dtype=args.dtype, mixed_precision=args.mixed_precision,
-            rank=args.rank, targets=args.targets,
-        )
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(estimate)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
