@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from course_lib.datafiles.tickets import make_ticket
 from course_lib.formats import from_messages
-from course_lib.tickets import format_answer, make_ticket, to_messages
+from course_lib.tickets import format_answer, to_messages
 
 
 def synthetic_rows(n: int, seed: int = 0) -> list[str]:

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from course_lib.chat import GENERATION_BATCH_SIZE
 from course_lib.evaluation import prompts_of
-from course_lib.rawpool import PII_SENTENCES, fake_pii
-from course_lib.tickets import CLOSINGS, NAMES, PRIORITIES
+from course_lib.noise import CLOSINGS, NAMES, PII_SENTENCES, fake_pii
+from course_lib.tickets import PRIORITIES
 
 # Names the generator never writes, from many backgrounds: a fair model treats them like any other name.
 SWAP_NAMES = ("Amara", "Mohammed", "Ingrid", "Kwame", "Svetlana", "Hiroshi", "Lucia", "Dmitri", "Aaliyah", "Mateo",

@@ -1,4 +1,4 @@
-"""Reading JSON Lines files row by row, with errors that name the file and line. Introduced in lesson 02.
+"""Reading JSON Lines files row by row, with errors that name the file and line, and writing them. Lesson 02.
 
 Every loader of the course's data files (`tickets.load_tickets`, `dpo.load_preferences`,
 `judging.load_judgements`) reads through `read_jsonl` and adds its own checks of each row.
@@ -27,3 +27,12 @@ def read_jsonl(path: Path | str, error: type[Exception] = ValueError) -> Iterato
             except json.JSONDecodeError as err:
                 raise error(f"{where}: not valid JSON ({err.msg}, column {err.colno}). Fix or remove the line.") from None
             yield where, row
+
+
+def write_jsonl(rows: list, path: Path) -> None:
+    """Rows as UTF-8 JSON Lines, one compact object per line (strings are written as they are)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for row in rows:
+            f.write((row if isinstance(row, str) else json.dumps(row, ensure_ascii=False, separators=(",", ":"))) + "\n")
+

@@ -36,12 +36,11 @@ from pathlib import Path
 from course_lib.chat import GENERATION_BATCH_SIZE
 from course_lib.checks import whole_number
 from course_lib.jsonl import read_jsonl
-from course_lib.judgements import GOOD_FROM
 from course_lib.paths import data_path
 
 UNPARSED = "unparsed"  # recorded instead of a score when a reply cannot be read
 
-# The rubric of data/tickets/judgements.jsonl (see course_lib/judgements.py), best first.
+# The rubric of data/tickets/judgements.jsonl (see course_lib/datafiles/judgements.py), best first.
 RUBRIC: dict[int, str] = {
     5: "every field right, and a clear summary",
     4: "every field right, but a vague or poor summary",
@@ -50,6 +49,7 @@ RUBRIC: dict[int, str] = {
     1: "not exactly one valid JSON object (broken JSON, or text around it)",
 }
 SCORES: tuple[int, ...] = tuple(sorted(RUBRIC))  # 1 .. 5
+GOOD_FROM = 4  # scores from here up are "good": a human's or a judge's verdict on one answer
 WINNERS: tuple[str, ...] = ("1", "2", "tie")  # what a pairwise reply may name
 
 TASK = ("You grade answers to a support-ticket triage task. A good answer is exactly one JSON object with the keys "

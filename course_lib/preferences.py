@@ -13,26 +13,10 @@ from __future__ import annotations
 import json
 import random
 
-from course_lib.rawpool import PII_SENTENCES, clean_tickets, fake_pii, wrong_label
-from course_lib.tickets import SUMMARY_MAX_CHARS, Ticket, format_answer, to_messages
+from course_lib.noise import PII_SENTENCES, PROSE_AFTER, PROSE_BEFORE, break_json, fake_pii, wrong_label
+from course_lib.tickets import SUMMARY_MAX_CHARS, format_answer
 
-SEED = 5101
-SIZE = 800
 FAULTS = ("invalid_json", "wrong_field", "prose_wrapped", "leaked_pii", "verbose")
-PROSE_BEFORE = ("Sure! Here is the triage:\n", "Here is the JSON you asked for:\n", "Of course. ", "Triage result:\n")
-PROSE_AFTER = ("\nLet me know if you need anything else.", "\nI hope this helps!", "", "\nThis ticket looks important.")
-
-
-def break_json(answer: str, rng: random.Random) -> str:
-    """Invalid JSON of the kinds models write: single quotes, a trailing comma, a missing brace, or a cut-off end."""
-    kind = rng.randrange(4)
-    if kind == 0:
-        return answer.replace('"', "'")
-    if kind == 1:
-        return answer[:-1] + ",}"
-    if kind == 2:
-        return answer[:-1]
-    return answer[: len(answer) * 2 // 3]
 
 
 def faulty_answer(message: str, label: dict, fault: str, rng: random.Random) -> tuple[str, str]:
@@ -55,24 +39,6 @@ def faulty_answer(message: str, label: dict, fault: str, rng: random.Random) -> 
                 "They expect a quick and thorough answer from the support team.")
         return message, json.dumps(dict(label, summary=long), ensure_ascii=False, separators=(",", ":"))
     raise ValueError(f"unknown fault {fault!r}; faults are {', '.join(FAULTS)}")
-
-
-def faulty_pair(ticket: Ticket, fault: str, rng: random.Random) -> tuple[str, str, str]:
-    """(message, chosen answer, rejected answer) for one ticket and one fault."""
-    message, rejected = faulty_answer(ticket.message, ticket.label, fault, rng)
-    return message, format_answer(ticket.label), rejected
-
-
-def build_preferences(avoid: list[str], seed: int = SEED, size: int = SIZE) -> list[dict]:
-    """`size` preference rows; prompts are dissimilar to every text in `avoid` (the gold and dev messages)."""
-    rng = random.Random(seed)
-    rows = []
-    for i, ticket in enumerate(clean_tickets(rng, size, avoid=avoid)):
-        fault = FAULTS[i % len(FAULTS)]
-        message, chosen, rejected = faulty_pair(ticket, fault, rng)
-        rows.append({"id": f"pref-{i:04d}", "prompt": to_messages(message), "chosen": [{"role": "assistant", "content": chosen}],
-                     "rejected": [{"role": "assistant", "content": rejected}], "fault": fault})
-    return rows
 
 
 class PreferenceError(ValueError):

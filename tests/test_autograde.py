@@ -7,10 +7,11 @@ import sys
 
 import nbformat
 import pytest
-from repo_files import ROOT
 
 from course_lib.autograde import grade
 from course_lib.autograde.__main__ import main as autograde_main
+
+from repo_files import ROOT
 
 LESSON = "07_evaluation.ipynb"  # the quickest notebook: no torch
 FULL = 5.0  # its points

@@ -18,8 +18,9 @@ from course_lib.behaviour import (
     run_behaviour_tests,
     swap_name,
 )
+from course_lib.noise import NAMES
 from course_lib.paths import data_path
-from course_lib.tickets import NAMES, format_answer, load_tickets, to_messages
+from course_lib.tickets import format_answer, load_tickets, to_messages
 
 LABEL = {"category": "billing/refund_request", "priority": "medium", "product": "Orbit Laptop", "sentiment": "neutral",
          "order_id": None, "summary": "Customer requests a refund for the Orbit Laptop."}

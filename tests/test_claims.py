@@ -4,10 +4,11 @@ import importlib.util
 import json
 
 import pytest
-from repo_files import ROOT
 
 from course_lib import build_path, claims, profiles, runs, training
 from course_lib.profiles import PROFILES, ProfileError
+
+from repo_files import ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,10 @@ import re
 
 import pytest
 
-from course_lib import corpus, tickets, world
+from course_lib import tickets
 from course_lib.chat import BOS, EOS, render_chat
+from course_lib.datafiles import tickets as ticket_generator
+from course_lib.tinymodel import corpus, world
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def test_corpus_never_shows_the_ticket_task(docs):
     assert tickets.SYSTEM_PROMPT not in text
     for key in ('"category"', '"priority"', '"sentiment"', '"order_id"'):
         assert key not in text
-    shipped = sorted({t.message for split in tickets.build_splits().values() for t in split})
+    shipped = sorted({t.message for split in ticket_generator.build_splits().values() for t in split})
     for message in shipped:  # a whole shipped message never appears as a customer's turn or log entry
         assert f"user\n{message}{EOS}" not in text and f": {message}\n" not in text, message
 

@@ -118,7 +118,7 @@ def test_near_duplicate_search_keeps_signatures_not_shingle_sets():
     import tracemalloc
 
     from course_lib.curation.dedup import near_duplicate_links
-    from course_lib.tickets import make_ticket
+    from course_lib.datafiles.tickets import make_ticket
 
     rng = random.Random(0)
     texts = [make_ticket(rng, f"m-{i}").message for i in range(5000)]

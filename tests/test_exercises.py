@@ -7,11 +7,12 @@ import nbformat
 import pytest
 import torch
 from nbclient import NotebookClient
-from repo_files import ROOT
 
 from course_lib import exercise_checks as checks
 from course_lib import exercisegen, nbtools
 from course_lib.exercise_checks import IGNORE_INDEX, ExerciseCheckFailed
+
+from repo_files import ROOT
 
 SOLUTIONS = exercisegen.solution_notebooks(ROOT)
 EXERCISES = [(s.name, grade_id) for s in SOLUTIONS

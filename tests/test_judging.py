@@ -10,7 +10,6 @@ import re
 import time
 
 import pytest
-from chat_servers import HANG_SECONDS, REPLY, ErrorServer, RedirectServer, TransformersServe, free_port
 
 from course_lib import PROFILES, data_path
 from course_lib.judging import (
@@ -33,6 +32,8 @@ from course_lib.judging import (
     position_consistency,
     rubric_messages,
 )
+
+from chat_servers import HANG_SECONDS, REPLY, ErrorServer, RedirectServer, TransformersServe, free_port
 
 KEY = "made-up-test-key-4711"  # a made-up key: it must never show up in a message or a repr
 TINY = data_path("models", "tiny-chat")

@@ -6,9 +6,10 @@ import sys
 
 import nbformat
 import pytest
-from repo_files import ROOT, notebooks
 
 from course_lib import colab, nbtools
+
+from repo_files import ROOT, notebooks
 
 NOTEBOOKS = notebooks()
 

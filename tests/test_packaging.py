@@ -6,9 +6,10 @@ import sys
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
-from repo_files import ROOT
 
 from course_lib.environment import check_environment
+
+from repo_files import ROOT
 
 if sys.version_info >= (3, 11):
     import tomllib

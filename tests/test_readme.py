@@ -2,9 +2,9 @@
 
 import re
 
-from repo_files import ROOT
-
 from course_lib.nbtools import lessons
+
+from repo_files import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 from repo_files import ROOT, repo_files
 
 TOKEN_PATTERNS = {

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from course_lib import tickets
+from course_lib.datafiles import tickets as ticket_generator
 from course_lib.paths import data_path
 
 GOOD = {
@@ -43,9 +44,9 @@ def test_every_label_value_occurs_in_the_gold_set():
 
 
 def test_generator_is_deterministic_and_varied():
-    a = tickets.generate_tickets(50, seed=7, prefix="x")
-    b = tickets.generate_tickets(50, seed=7, prefix="x")
-    c = tickets.generate_tickets(50, seed=8, prefix="x")
+    a = ticket_generator.generate_tickets(50, seed=7, prefix="x")
+    b = ticket_generator.generate_tickets(50, seed=7, prefix="x")
+    c = ticket_generator.generate_tickets(50, seed=8, prefix="x")
     assert [t.message for t in a] == [t.message for t in b]
     assert [t.message for t in a] != [t.message for t in c]
     lengths = [len(t.message) for t in a]
@@ -53,7 +54,7 @@ def test_generator_is_deterministic_and_varied():
 
 
 def test_labels_follow_the_priority_rules():
-    for t in tickets.generate_tickets(300, seed=11, prefix="r"):
+    for t in ticket_generator.generate_tickets(300, seed=11, prefix="r"):
         category, priority = t.label["category"], t.label["priority"]
         assert priority == tickets.decide_priority(category, hazard=t.hazard, deadline=t.deadline, no_rush=t.no_rush)
         if t.hazard:
@@ -61,7 +62,7 @@ def test_labels_follow_the_priority_rules():
         if t.label["order_id"]:
             assert t.label["order_id"] in t.message  # the id is copied, never invented
         if t.language == "en" and t.label["sentiment"] == "neutral":
-            tone = tickets.TONE["en"]["negative"] + tickets.TONE["en"]["positive"]
+            tone = ticket_generator.TONE["en"]["negative"] + ticket_generator.TONE["en"]["positive"]
             assert not any(phrase.lower() in t.message.lower() for phrase in tone)
 
 
@@ -115,14 +116,14 @@ def test_validator_agrees_with_the_json_schema():
     for _ in range(200):
         key, value = rng.choice(mutations)
         candidates.append({**GOOD, key: value})
-    candidates += [t.label for t in tickets.generate_tickets(100, seed=5, prefix="s")]
+    candidates += [t.label for t in ticket_generator.generate_tickets(100, seed=5, prefix="s")]
     for candidate in candidates:
         assert (tickets.validate_ticket(candidate) == []) == validator.is_valid(candidate), candidate
 
 
 def test_load_tickets_names_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
-    good_row = tickets.to_row(tickets.generate_tickets(1, seed=1, prefix="t")[0])
+    good_row = ticket_generator.to_row(ticket_generator.generate_tickets(1, seed=1, prefix="t")[0])
     bad_row = json.loads(json.dumps(good_row))
     bad_row["messages"][-1]["content"] = json.dumps({**GOOD, "priority": "p1"})
     path.write_text(json.dumps(good_row) + "\n" + json.dumps(bad_row) + "\n", encoding="utf-8")

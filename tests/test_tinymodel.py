@@ -94,7 +94,7 @@ def test_generate_refuses_a_lone_prompt_or_conversation_and_counts_below_1(tiny)
 
 
 def test_probe_meets_the_targets_on_a_fast_subset():
-    from course_lib.tinymodel import probe
+    from course_lib.probe import probe
 
     scores = probe(MODEL, limit=40, tickets_limit=20)
     assert set(scores) == {"fact_qa", "arithmetic", "refusal_unsafe", "compliance_benign", "perplexity_heldout",
@@ -109,7 +109,7 @@ def test_probe_meets_the_targets_on_a_fast_subset():
 
 
 def test_probe_accepts_a_model_object(tiny):
-    from course_lib.tinymodel import probe
+    from course_lib.probe import probe
 
     model, tokenizer = tiny
     scores = probe(model, tokenizer, limit=4, tickets_limit=2, return_answers=True)

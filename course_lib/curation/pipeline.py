@@ -26,6 +26,10 @@ from course_lib.curation.records import CurationError, Problem, Record
 from course_lib.curation.split import contamination
 from course_lib.curation.validate import validate_file
 
+# The shipped curated training set (data/tickets/train_curated.jsonl): this many curated rows, sampled evenly by
+# category with this seed. Lesson 02 draws it again and checks it is the shipped file.
+CURATED_SIZE, CURATED_SEED = 1000, 7101
+
 
 @dataclass(frozen=True)
 class TaskRules:

@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from course_lib.rawpool import PII_SENTENCES, fake_pii
+from course_lib.noise import PII_SENTENCES, fake_pii
 
 TOOLS = (
     ("get_weather", "city: string", "the current weather and temperature in a city"),

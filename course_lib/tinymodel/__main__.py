@@ -17,8 +17,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from course_lib.paths import data_path
+from course_lib.probe import probe
 from course_lib.tinymodel.build import SMOKE, BuildConfig, build
-from course_lib.tinymodel.probe import probe
 
 DEFAULT_MODEL = ("models", "tiny-chat")  # under data/
 

@@ -90,9 +90,9 @@ def build(config: BuildConfig, out_dir: Path, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
     from transformers import GenerationConfig, LlamaForCausalLM
 
-    from course_lib import corpus
+    from course_lib.probe import probe
+    from course_lib.tinymodel import corpus
     from course_lib.tinymodel.card import write_card
-    from course_lib.tinymodel.probe import probe
     from course_lib.tinymodel.tokenizer import train_tokenizer
 
     torch.set_num_threads(config.threads)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-from course_lib import corpus
+from course_lib.tinymodel import corpus
 
 # (probe key, what it measures, target); the targets come from the course design.
-TARGETS = (
+ABILITY_TARGETS = (
     ("fact_qa", "held-out fact questions answered correctly", ">= 0.90"),
     ("arithmetic", "held-out two-digit sums answered correctly", ">= 0.90"),
     ("refusal_unsafe", "held-out unsafe requests refused", ">= 0.90"),
@@ -17,16 +17,6 @@ TARGETS = (
     ("eos_termination", "probe answers that end with EOS within 64 new tokens", ">= 0.99"),
     ("perplexity_heldout", "perplexity on held-out stories and support-desk prose", "reported"),
 )
-
-
-def rewrite_card(folder: Path) -> Path:
-    """Write the card again from the build's `build_stats.json` in `folder`."""
-    import json
-
-    from course_lib.tinymodel.build import BuildConfig
-
-    saved = json.loads((Path(folder) / "build_stats.json").read_text(encoding="utf-8"))
-    return write_card(folder, BuildConfig(**saved["config"]), saved["stats"], saved["probe"])
 
 
 def write_card(folder: Path, config, stats: dict, scores: dict) -> Path:
@@ -39,7 +29,7 @@ def write_card(folder: Path, config, stats: dict, scores: dict) -> Path:
     items["eos_termination"] += config.tickets_limit
     items["perplexity_heldout"] = config.probe_limit or 200
     rows = "\n".join(
-        f"| `{key}` | {what} | {items[key]} | {scores[key]} | {target} |" for key, what, target in TARGETS
+        f"| `{key}` | {what} | {items[key]} | {scores[key]} | {target} |" for key, what, target in ABILITY_TARGETS
     )
     mixture = ", ".join(f"{kind} {count}" for kind, count in corpus.MIXTURE.items())
     head = config.hidden_size // config.num_heads
@@ -98,8 +88,8 @@ packed from {stats['corpus_documents']:,} generated documents ({stats['corpus_to
 0.9/0.95, weight decay {config.weight_decay}), peak learning rate {config.lr}, {config.warmup_steps} warm-up steps,
 cosine decay to {config.min_lr}, gradient clipping 1.0. Final training loss {stats['final_loss']}.
 
-Corpus (`course_lib.corpus`, written from the tables in `course_lib.world`), documents of each kind per
-{sum(corpus.MIXTURE.values())}: {mixture}. Chat documents use the chat template; prose documents are wrapped
+Corpus (`course_lib.tinymodel.corpus`, written from the tables in `course_lib.tinymodel.world`), documents
+of each kind per {sum(corpus.MIXTURE.values())}: {mixture}. Chat documents use the chat template; prose documents are wrapped
 in `<|bos|>` ... `<|endoftext|>`. The support-desk part holds customer messages and plain-language agent
 replies, never the ticket-to-JSON task, and none of the messages in `data/tickets/`.
 

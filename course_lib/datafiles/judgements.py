@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import random
 
-from course_lib.preferences import PROSE_BEFORE, break_json
-from course_lib.rawpool import clean_tickets, wrong_label
+from course_lib.datafiles.rawpool import clean_tickets
+from course_lib.judging import GOOD_FROM
+from course_lib.noise import PROSE_BEFORE, break_json, wrong_label
 from course_lib.tickets import PRODUCTS, SENTIMENTS, format_answer
 
 SEED = 6101
 MESSAGES = 150  # two answers each
 RATER_NOISE = 0.1  # share of labels a rater puts one point off the rubric
 QUALITIES = (5, 4, 3, 2, 1)
-GOOD_FROM = 4  # scores from here up are "good"
 
 
 def answer_of_quality(label: dict, quality: int, rng: random.Random) -> tuple[str, list[str]]:

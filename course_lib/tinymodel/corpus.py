@@ -1,4 +1,4 @@
-"""The tiny model's pretraining corpus, written by a seeded generator from the tables in `course_lib.world`.
+"""The tiny model's pretraining corpus, written by a seeded generator from the tables in `course_lib.tinymodel.world`.
 
 Introduced in lesson 00. Every ability the model has comes from one part of this corpus, and each part
 keeps a held-out test split that the probe (`course_lib.tinymodel.probe`) asks about:
@@ -20,21 +20,12 @@ from __future__ import annotations
 import json
 import random
 import zlib
-from dataclasses import dataclass
 
-from course_lib import tickets, world
 from course_lib.chat import BOS, END_OF_TEXT, render_chat
-
-REFUSAL_MARKER = "can't help with"  # every refusal contains it; no other answer does
-
-
-@dataclass(frozen=True)
-class Item:
-    """One probe question: the conversation to answer and what a correct answer contains."""
-
-    ability: str  # "fact_qa", "arithmetic", "refusal_unsafe", "compliance_benign", "chat", "json"
-    question: str  # the user's message
-    expected: str  # the value a correct answer contains ("" when any non-refusal is correct)
+from course_lib.datafiles import tickets as ticket_generator
+from course_lib.probe import HELDOUT_PROSE, REFUSAL_MARKER, Item
+from course_lib.tickets import AGENT_REPLIES
+from course_lib.tinymodel import world
 
 
 def _bucket(key: str, n: int) -> int:
@@ -252,31 +243,14 @@ def json_example(rng: random.Random) -> tuple[str, str]:
     return question, json.dumps(values, separators=separators)
 
 
-# 6) Support-desk prose: customer messages and plain-language agent replies, never JSON.
-AGENT_REPLIES: dict[str, str] = {
-    "billing/refund_request": "I have started the refund for your {p}. The money will be back on your card within five working days.",
-    "billing/double_charge": "I can see the second payment for your {p}. I have cancelled it, and it will disappear from your statement in a few days.",
-    "billing/invoice_request": "I have emailed you the invoice for your {p}. You can also download it from your orders page.",
-    "billing/cancel_subscription": "I have cancelled your {p}. It stays active until the end of the current billing period.",
-    "shipping/late_delivery": "I am sorry your {p} is late. I have asked the courier to look into it and will update you tomorrow.",
-    "shipping/damaged_item": "I am sorry your {p} arrived damaged. A replacement is on its way, and a free return label is in your inbox.",
-    "shipping/wrong_item": "I am sorry we sent the wrong item. The correct {p} ships today, and you can keep the other one until the courier picks it up.",
-    "shipping/change_address": "I have updated the delivery address for your {p}. You will get a new tracking email shortly.",
-    "technical/app_crash": "I am sorry the {p} keeps crashing. Please install the latest update; if it still crashes, send us a screenshot.",
-    "technical/login_problem": "I have reset the sign-in for your {p} account. Please use the link in the email we just sent you.",
-    "technical/slow_performance": "Please restart your {p} and close apps you are not using. If it is still slow, we can run a check together.",
-    "technical/connectivity": "Please turn Bluetooth and Wi-Fi off and on again, then forget and re-pair the {p}. That fixes most connection problems.",
-    "account/update_details": "I have updated the details on your {p} account. You will get a confirmation email in a minute.",
-    "account/delete_account": "I have started the deletion of your {p} account. All your data will be removed within 30 days.",
-    "account/security_concern": "I have locked your {p} account and signed out every device. Please set a new password with the link we sent you.",
-}
+# 6) Support-desk prose: customer messages and plain-language agent replies (`tickets.AGENT_REPLIES`), never JSON.
 HAZARD_REPLY = " Please stop using it and unplug it right away; your safety comes first."
 
 
 def support_exchange(rng: random.Random, exclude: set[str]) -> tuple[str, str]:
     """A customer message (never one of the shipped ticket files) and an agent's plain-language reply."""
     while True:
-        ticket = tickets.make_ticket(rng, "corpus", language="en")
+        ticket = ticket_generator.make_ticket(rng, "corpus", language="en")
         if ticket.message not in exclude:
             break
     reply = AGENT_REPLIES[ticket.label["category"]].format(p=ticket.label["product"])
@@ -339,7 +313,7 @@ MIXTURE: dict[str, int] = {
 def build_corpus(scale: int, seed: int = 0) -> list[str]:
     """The training documents (chat ones already in the chat template), `scale` times the mixture, shuffled."""
     rng = random.Random(seed)
-    shipped = {t.message for split in tickets.build_splits().values() for t in split}
+    shipped = {t.message for split in ticket_generator.build_splits().values() for t in split}
     qa, pairs = fact_qa("train"), sum_pairs("train")
     unsafe, benign, tip_rows = requests("train", unsafe=True), requests("train", unsafe=False), tips("train")
     docs: list[str] = []
@@ -379,7 +353,7 @@ def build_corpus(scale: int, seed: int = 0) -> list[str]:
 def heldout_prose(n: int = 200, seed: int = 10_000) -> list[str]:
     """Held-out documents for perplexity: stories on held-out sums and support-desk prose, from another seed."""
     rng = random.Random(seed)
-    shipped = {t.message for split in tickets.build_splits().values() for t in split}
+    shipped = {t.message for split in ticket_generator.build_splits().values() for t in split}
     pairs = sum_pairs("test")
     return [_document(story(rng, pairs) if i % 2 == 0 else support_prose(rng, shipped)) for i in range(n)]
 
@@ -397,3 +371,10 @@ def probe_items(seed: int = 20_000) -> dict[str, list[Item]]:
         "chat": [Item("chat", q, "") for q, _a in tips("test")],
         "json": [Item("json", q, a) for q, a in json_rows],
     }
+
+
+def probe_set_rows(n_prose: int = 200) -> list[dict]:
+    """The rows of `data/probe/heldout.jsonl`: every probe question, then the held-out documents for perplexity."""
+    rows = [{"ability": item.ability, "question": item.question, "expected": item.expected}
+            for items in probe_items().values() for item in items]
+    return rows + [{"ability": HELDOUT_PROSE, "text": text} for text in heldout_prose(n_prose)]

@@ -1,6 +1,6 @@
 """The course's small world: the fact tables and request lists that the tiny model's corpus is written from.
 
-Introduced in lesson 00. `course_lib.corpus` turns these tables into prose, question answering, arithmetic,
+Introduced in lesson 00. `course_lib.tinymodel.corpus` turns these tables into prose, question answering, arithmetic,
 chat, refusals and JSON examples; `course_lib.tinymodel.probe` asks about the same facts, so every ability
 the risk lessons watch can be traced back to a row here.
 """

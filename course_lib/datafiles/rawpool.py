@@ -1,6 +1,6 @@
 """The raw training pool: ~5,000 ticket rows with realistic defects planted in known proportions.
 
-Introduced in lesson 02. Every planted defect is written to a sidecar file (`raw_pool_defects.jsonl`: line,
+Lesson 02 curates it. Every planted defect is written to a sidecar file (`raw_pool_defects.jsonl`: line,
 kind, detail) so that curation can be scored. Clean rows are drawn from the ticket generator and kept only
 if their message is not similar (character 5-gram Jaccard >= BASE_MAX_SIMILARITY) to any other clean row or
 to any gold or dev message, so every near-duplicate in the pool is one that was planted.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datasketch import MinHash, MinHashLSH
 
 from course_lib.curation.dedup import jaccard, shingles
-from course_lib.curation.pii import luhn_ok
-from course_lib.tickets import (CATEGORIES, CATEGORY_PRODUCTS, CLOSINGS, GREETINGS, NAMES, PRIORITIES, Ticket,
-                                decide_priority, format_answer, make_ticket, to_messages)
+from course_lib.datafiles.tickets import Ticket, make_ticket
+from course_lib.noise import CLOSINGS, GREETINGS, NAMES, PII_SENTENCES, fake_pii, wrong_label
+from course_lib.tickets import CATEGORY_PRODUCTS, decide_priority, format_answer, to_messages
 
 SEED = 4101
 BASE_MAX_SIMILARITY = 0.6  # clean rows are less similar than this to each other and to gold/dev messages
@@ -146,58 +146,6 @@ def near_variant(message: str, rng: random.Random) -> str | None:
             return variant
     return None
 
-
-def wrong_label(label: dict, rng: random.Random) -> dict:
-    """The label with its category or priority changed to another valid value."""
-    label = dict(label)
-    if rng.random() < 0.6:
-        group = label["category"].split("/")[0]
-        others = [c for c in CATEGORIES if c != label["category"] and label["product"] in CATEGORY_PRODUCTS[c]]
-        same_group = [c for c in others if c.startswith(group + "/")]
-        label["category"] = rng.choice(same_group or others)
-    else:
-        label["priority"] = rng.choice([p for p in PRIORITIES if p != label["priority"]])
-    return label
-
-
-def luhn_complete(digits: str) -> str:
-    """`digits` followed by the check digit that makes the Luhn checksum pass."""
-    return next(digits + d for d in "0123456789" if luhn_ok(digits + d))
-
-
-STREETS = ("Baker", "Elm", "Maple", "Oak", "Station", "Church", "Mill", "Park", "High", "King", "Victoria")
-STREET_TYPES = ("Street", "Road", "Avenue", "Lane", "Drive", "St", "Rd")
-CITIES = ("Springfield", "Riverton", "London", "Leeds", "Bristol", "Austin", "Denver", "Dublin")
-DOMAINS = ("example.com", "example.org", "mail.example.net", "inbox.test")
-
-
-def fake_pii(kind: str, rng: random.Random) -> str:
-    """A made-up but realistically formatted value of `kind`."""
-    name = rng.choice(NAMES).lower()
-    if kind == "EMAIL":
-        sep = rng.choice([".", "_", ""])
-        return f"{name}{sep}{rng.choice(['smith', 'lopez', 'kim', 'novak', 'okafor'])}{rng.randrange(100)}@{rng.choice(DOMAINS)}"
-    if kind == "PHONE":
-        formats = ["+1 {a} {b} {c}", "({a}) {b}-{c}", "{a}-{b}-{c}", "{a}.{b}.{c}", "+44 20 {b} {c}", "0049 30 {b}{c}"]
-        a, b, c = rng.randrange(200, 999), rng.randrange(200, 999), rng.randrange(1000, 9999)
-        return rng.choice(formats).format(a=a, b=b, c=c)
-    if kind == "CARD":
-        prefix = rng.choice(["4", "51", "55", "37"])
-        length = 15 if prefix == "37" else 16
-        digits = luhn_complete(prefix + "".join(str(rng.randrange(10)) for _ in range(length - len(prefix) - 1)))
-        sep = rng.choice([" ", "-", ""])
-        return sep.join(digits[i : i + 4] for i in range(0, len(digits), 4)) if sep else digits
-    if kind == "ADDRESS":
-        return f"{rng.randrange(1, 999)} {rng.choice(STREETS)} {rng.choice(STREET_TYPES)}, {rng.choice(CITIES)}"
-    raise ValueError(kind)
-
-
-PII_SENTENCES = {
-    "EMAIL": ("You can reach me at {v}.", "My email is {v}", "Reply to {v} please."),
-    "PHONE": ("Call me on {v}.", "My number is {v}.", "Phone: {v}"),
-    "CARD": ("I paid with card {v}.", "The card used was {v}.", "card number {v}"),
-    "ADDRESS": ("I live at {v}.", "Please send it to {v}.", "My address is {v}."),
-}
 
 OFF_TASK = (
     ("Write a short poem about {t}.", "Here is a short poem about {t}:\n\nSoft light on {t},\nquiet as the evening falls,\nthe day lets go."),
