@@ -25,7 +25,7 @@ STAMP := $(VENV)/.course-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb solutions/*.ipynb))
 EXERCISES := $(sort $(wildcard exercises/*.ipynb))
 
-.PHONY: help setup lab test notebooks perturb claims sync exercises grade clean distclean
+.PHONY: help setup lab lint test notebooks perturb claims sync exercises grade clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -49,7 +49,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 lab: setup  ## open the course in JupyterLab
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
-test: setup  ## run the unit tests and execute every notebook, offline
+lint: setup  ## check the library, tests, benchmarks and notebooks with ruff (rules in pyproject.toml)
+	$(BIN)/ruff check .
+
+test: lint  ## check the code with ruff, then run the unit tests and execute every notebook, offline
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 notebooks: setup  ## execute every notebook into build/notebooks, outputs included
