@@ -17,7 +17,8 @@ from course_lib.tickets import CATEGORIES, KEY_ORDER, validate_ticket
 
 LABEL_FIELDS = tuple(k for k in KEY_ORDER if k != "summary")  # fields with one right answer
 # metrics that are a mean over items, so two systems can be compared item by item
-PER_ITEM_METRICS = ("json_valid", "schema_valid", "exact_match", "summary_rouge_l", *(f"{k}_accuracy" for k in LABEL_FIELDS))
+PER_ITEM_METRICS = ("json_valid", "schema_valid", "exact_match", "summary_rouge_l",
+                    *(f"{k}_accuracy" for k in LABEL_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class ItemScore:
         return all(self.fields.values())
 
     def value(self, metric: str) -> float:
-        """This item's value of a per-item metric (one of PER_ITEM_METRICS), e.g. 1.0 or 0.0 for "exact_match". Lesson 07."""
+        """This item's value of a per-item metric (one of PER_ITEM_METRICS), e.g. 1.0 or 0.0 for "exact_match".
+        Lesson 07."""
         if metric.endswith("_accuracy") and metric[: -len("_accuracy")] in self.fields:
             return float(self.fields[metric[: -len("_accuracy")]])
         if metric in ("json_valid", "schema_valid", "exact_match", "summary_rouge_l"):
@@ -52,7 +54,8 @@ def _rouge_scorer():
 
 
 def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 of `prediction` against `reference`: longest common word subsequence, lower-cased (rouge-score). Lesson 07."""
+    """ROUGE-L F1 of `prediction` against `reference`: longest common word subsequence, lower-cased (rouge-score).
+    Lesson 07."""
     return _rouge_scorer().score(reference, prediction)["rougeL"].fmeasure
 
 
@@ -100,7 +103,8 @@ def metrics_of(items: Sequence[ItemScore], golds: Sequence[dict]) -> dict[str, f
 
 def bootstrap(statistic: Callable[[list[int]], dict[str, float]], n: int, *, n_boot: int = 1000, alpha: float = 0.05,
               seed: int = 0) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap intervals of each value `statistic(indices)` returns, over `n` items resampled with replacement."""
+    """Percentile bootstrap intervals of each value `statistic(indices)` returns,
+    over `n` items resampled with replacement."""
     import numpy as np
 
     if n < 1:
@@ -130,9 +134,11 @@ class Report:
     answers: list[str] = field(repr=False)
     golds: list[dict] = field(default_factory=list, repr=False)  # the gold label of each item, in order
 
-    def line(self, keys: Sequence[str] = ("json_valid", "schema_valid", "category_accuracy", "category_macro_f1", "exact_match")) -> str:
+    def line(self, keys: Sequence[str] = ("json_valid", "schema_valid", "category_accuracy", "category_macro_f1",
+                                          "exact_match")) -> str:
         """One line: each metric with its interval, e.g. 'json_valid 0.97 [0.95, 0.99]'."""
-        return "  ".join(f"{k} {self.metrics[k]:.3f} [{self.intervals[k][0]:.3f}, {self.intervals[k][1]:.3f}]" for k in keys)
+        return "  ".join(f"{k} {self.metrics[k]:.3f} [{self.intervals[k][0]:.3f}, {self.intervals[k][1]:.3f}]"
+                         for k in keys)
 
 
 def score_answers(answers: Sequence[str], golds: Sequence[dict], *, n_boot: int = 1000, seed: int = 0) -> Report:
@@ -167,15 +173,17 @@ class Comparison:
         return sum(self.differences) / len(self.differences)
 
     def line(self) -> str:
-        """One line, e.g. 'exact_match: A 0.620 vs B 0.480, A-B +0.140 [+0.080, +0.200]; A better on 70, B on 14, 316 ties'."""
+        """One line, e.g.
+        'exact_match: A 0.620 vs B 0.480, A-B +0.140 [+0.080, +0.200]; A better on 70, B on 14, 316 ties'."""
         low, high = self.interval
-        return (f"{self.metric}: A {self.a:.3f} vs B {self.b:.3f}, A-B {self.difference:+.3f} [{low:+.3f}, {high:+.3f}]; "
-                f"A better on {self.a_wins}, B on {self.b_wins}, {self.ties} ties")
+        return (f"{self.metric}: A {self.a:.3f} vs B {self.b:.3f}, A-B {self.difference:+.3f} [{low:+.3f}, "
+                f"{high:+.3f}]; A better on {self.a_wins}, B on {self.b_wins}, {self.ties} ties")
 
 
 def compare(report_a: Report, report_b: Report, *, metric: str = "exact_match", n_boot: int = 1000, alpha: float = 0.05,
             seed: int = 0) -> Comparison:
-    """Paired comparison of two reports on the same items: per-item differences, a paired bootstrap interval, wins. Lesson 07."""
+    """Paired comparison of two reports on the same items: per-item differences, a paired bootstrap interval, wins.
+    Lesson 07."""
     if metric not in PER_ITEM_METRICS:
         raise ValueError(f"{metric!r} cannot be compared item by item; choose one of: {', '.join(PER_ITEM_METRICS)} "
                          "(category_macro_f1 is a property of the whole set, not of one item)")
@@ -208,8 +216,8 @@ def prompts_of(rows: Sequence[dict]) -> list[list[dict]]:
     return [[m for m in row["messages"] if m["role"] != "assistant"] for row in rows]
 
 
-def evaluate(model, tokenizer, rows: Sequence[dict], *, batch_size: int = GENERATION_BATCH_SIZE, max_new_tokens: int = 96,
-             n_boot: int = 1000) -> Report:
+def evaluate(model, tokenizer, rows: Sequence[dict], *, batch_size: int = GENERATION_BATCH_SIZE,
+             max_new_tokens: int = 96, n_boot: int = 1000) -> Report:
     """Greedy answers of `model` to ticket rows (e.g. the gold set), scored with intervals."""
     from course_lib.chat import generate
 

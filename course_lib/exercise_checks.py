@@ -4,7 +4,8 @@ A check cell calls one `check_*` function with the learner's function. The check
 compares the result with the course's own implementation (the one the lesson uses), and raises
 `ExerciseCheckFailed` with a message that names the input, what came out, what should have come out, and a hint.
 An exercise left as generated (its body is `raise NotImplementedError()`) fails here, at its own check cell,
-with the hint of that exercise. On success a check prints one line; the points are in the check cell's nbgrader metadata.
+with the hint of that exercise. On success a check prints one line; the points are in the check cell's nbgrader
+metadata.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def reference_loss(logits, labels):
 
 
 def check_shifted_loss(shifted_loss: Callable) -> None:
-    """Lesson 03: `shifted_loss(logits, labels)` is the mean next-token cross-entropy over the labels that are not -100."""
+    """Lesson 03: `shifted_loss(logits, labels)` is the mean next-token cross-entropy over the labels
+    that are not -100."""
     import torch
     import torch.nn.functional as F
 
@@ -290,7 +292,8 @@ def check_dpo_loss(dpo_loss: Callable) -> None:
         no_beta = -torch.nn.functional.logsigmoid((cases[0] - cases[2]) - (cases[1] - cases[3]))
         if close(got, swapped):
             fail(exercise, f"at beta={beta} your loss is small where the rejected answer gained more",
-                 "the margin is chosen minus rejected: (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected).")
+                 "the margin is chosen minus rejected: "
+                 "(policy_chosen - ref_chosen) - (policy_rejected - ref_rejected).")
         if close(got, no_beta):
             fail(exercise, f"at beta={beta} your loss does not change with beta",
                  "multiply the margin by beta inside the logsigmoid.")
@@ -576,13 +579,15 @@ def check_lora_forward(lora_forward: Callable) -> None:
         got = call(exercise, lora_forward, x.clone(), weight, bias, A, B, model.alpha,
                    hint="y = x @ weight.T + bias + (alpha / r) * (x @ A.T @ B.T), where r = A.shape[0].")
     if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-        fail(exercise, f"expected a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', type(got).__name__)}",
+        fail(exercise,
+             f"expected a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', type(got).__name__)}",
              "A is r x in and B is out x r: x @ A.T has r columns, then @ B.T has out columns.")
     if close(got, want):
         return passed(exercise, "the output of a rank-4 layer matches peft's")
     base = x @ weight.T + bias
     if close(got, base):
-        fail(exercise, "your output is the frozen layer's alone", "add the low-rank update (alpha / r) * x @ A.T @ B.T.")
+        fail(exercise, "your output is the frozen layer's alone",
+             "add the low-rank update (alpha / r) * x @ A.T @ B.T.")
     if close(got, base + model.alpha * (x @ A.T @ B.T)):
         fail(exercise, f"your update is scaled by alpha = {model.alpha:g}", "scale it by alpha / r (here 8 / 4 = 2).")
     fail(exercise, f"your output differs from peft's by up to {(got - want).abs().max():.3g}",
@@ -676,14 +681,15 @@ def check_quantize_nf4(quantize_nf4: Callable) -> None:
     codes = torch.as_tensor(codes).flatten().long()
     want = bnb_codes(packed).long()
     if codes.numel() != want.numel():
-        fail(exercise, f"expected one code per weight ({want.numel()}), got {codes.numel()}", "return codes for every weight.")
+        fail(exercise, f"expected one code per weight ({want.numel()}), got {codes.numel()}",
+             "return codes for every weight.")
     wrong = (codes != want).nonzero().flatten().tolist()
     if len(wrong) > 2:  # a weight exactly at a midpoint may round either way
         example = wrong[0]
         scaled = (w.flatten()[example] / state.absmax[example // block]).item()
         fail(exercise, f"{len(wrong)} of {want.numel()} codes differ from bitsandbytes'; weight {example} scales to "
-                       f"{scaled:+.4f}, whose nearest level is {int(want[example])} ({levels[int(want[example])]:+.4f}), "
-                       f"you gave {int(codes[example])}",
+                       f"{scaled:+.4f}, whose nearest level is {int(want[example])} "
+                       f"({levels[int(want[example])]:+.4f}), you gave {int(codes[example])}",
              "scale by the block's absmax first, then pick the nearest of the 16 levels "
              "(torch.bucketize against the midpoints between levels does that).")
     return passed(exercise, f"{want.numel()} codes and {absmax.numel()} block scales match bitsandbytes")
@@ -822,8 +828,9 @@ def check_near_duplicates(near_duplicates: Callable) -> None:
              "is inclusive (>=).")
     if extra:
         i, j = extra[0]
-        fail(exercise, f"precision {precision:.2f}: {len(extra)} of your {len(found)} pairs are not planted duplicates, "
-                       f"e.g. raw-pool lines {lines[i]} and {lines[j]}",
+        fail(exercise,
+             f"precision {precision:.2f}: {len(extra)} of your {len(found)} pairs are not planted duplicates, "
+             f"e.g. raw-pool lines {lines[i]} and {lines[j]}",
              "distinct tickets are below 0.6 similar; a pair of an index with itself is not a duplicate.")
     return passed(exercise, f"precision and recall 1.00 on {len(truth)} planted near duplicates among {len(texts)} "
                             "tickets")

@@ -73,7 +73,8 @@ def _system(instruction: str, task_rules: bool) -> str:
 
 def rubric_messages(message: str, answer: str, *, task_rules: bool = False) -> list[dict]:
     """The conversation that asks a judge to score one answer from 1 to 5 by the rubric. Lesson 07."""
-    system = _system('Reply with one JSON object and nothing else: {"score": N}, N a whole number from 1 to 5.', task_rules)
+    system = _system('Reply with one JSON object and nothing else: {"score": N}, N a whole number from 1 to 5.',
+                     task_rules)
     user = f"Customer message:\n{message}\n\nAnswer to grade:\n{answer}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -89,7 +90,8 @@ def pairwise_messages(message: str, first: str, second: str, *, task_rules: bool
 # ---------------------------------------------------------------------------------------------------------
 # 2) Reading replies
 
-_FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*)\n[ \t]*```|```(?:json)?[ \t]*(\{.*\})[ \t]*```", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*)\n[ \t]*```|```(?:json)?[ \t]*(\{.*\})[ \t]*```",
+                    re.DOTALL | re.IGNORECASE)
 
 
 class _RepeatedKey(ValueError):
@@ -157,7 +159,8 @@ class Judge:
 
 
 class LocalJudge(Judge):
-    """A transformers model in this process as the judge: greedy replies through `course_lib.chat.generate`. Lesson 07."""
+    """A transformers model in this process as the judge: greedy replies through `course_lib.chat.generate`.
+    Lesson 07."""
 
     def __init__(self, model, tokenizer, *, max_new_tokens: int = 32, batch_size: int = GENERATION_BATCH_SIZE):
         self.model = model
@@ -180,7 +183,8 @@ class LocalJudge(Judge):
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if limit:
             for i, messages in enumerate(conversations):
-                length = len(self.tokenizer(prompt_text(self.tokenizer, messages), add_special_tokens=False)["input_ids"])
+                length = len(self.tokenizer(prompt_text(self.tokenizer, messages),
+                                            add_special_tokens=False)["input_ids"])
                 if length + self.max_new_tokens > limit:
                     raise ValueError(
                         f"conversation {i} has {length} prompt tokens; with max_new_tokens={self.max_new_tokens} it "
@@ -243,7 +247,8 @@ class EndpointJudge(Judge):
             raise ValueError(f"base URL for host {parts.hostname!r} carries credentials; remove them from the URL "
                              f"and put the API key in the {api_key_env} environment variable instead")
         if retries < 0 or timeout <= 0:
-            raise ValueError(f"retries must be 0 or more and timeout positive (got retries={retries}, timeout={timeout})")
+            raise ValueError(f"retries must be 0 or more and timeout positive (got retries={retries}, "
+                             f"timeout={timeout})")
         whole_number("max_tokens", max_tokens, "Pass the longest reply in tokens, e.g. max_tokens=64; a JSON verdict "
                                                "needs few.")
         self.base_url = url.rstrip("/")
@@ -288,7 +293,8 @@ class EndpointJudge(Judge):
         return content
 
     def _post(self, data: bytes) -> str:
-        """POST `data` to the endpoint; retry time-outs, lost connections, 429 and 5xx; raise EndpointError otherwise."""
+        """POST `data` to the endpoint; retry time-outs, lost connections, 429 and 5xx;
+        raise EndpointError otherwise."""
         key = self._key()
         parts = urllib.parse.urlsplit(self.url)
         if key and parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -313,7 +319,8 @@ class EndpointJudge(Judge):
                     raise self._error(
                         f"{self.url} answered HTTP {err.code}, a redirect to {target}. The judge follows no redirect, "
                         "so that the API key goes only to the address you configured: set base_url (or "
-                        f"{self.base_url_env}) to the final address directly, the part before /chat/completions.") from None
+                        f"{self.base_url_env}) to the final address directly, the part before "
+                        "/chat/completions.") from None
                 detail = err.read(300).decode("utf-8", errors="replace").strip()
                 if err.code == 429 or err.code >= 500:  # rate limits and server errors are worth another try
                     last = f"HTTP {err.code}: {detail}"
@@ -405,7 +412,8 @@ JUDGEMENT_FIELDS = {"id": str, "pair": str, "message": str, "answer": str, "scor
 
 
 def load_judgements(path: Path | str | None = None) -> list[dict]:
-    """The human-labelled answers of `data/tickets/judgements.jsonl`; a bad row raises ValueError naming line and field. Lesson 07."""
+    """The human-labelled answers of `data/tickets/judgements.jsonl`; a bad row raises ValueError naming line and field.
+    Lesson 07."""
     rows = []
     for where, row in read_jsonl(path if path is not None else data_path("tickets", "judgements.jsonl")):
         if not isinstance(row, dict):
@@ -423,7 +431,8 @@ def load_judgements(path: Path | str | None = None) -> list[dict]:
 
 
 def judgement_pairs(rows: Sequence[dict]) -> list[dict]:
-    """The rows grouped into pairs: id, message, answers a and b, and the human preference ("a", "b" or "tie"). Lesson 07."""
+    """The rows grouped into pairs: id, message, answers a and b, and the human preference ("a", "b" or "tie").
+    Lesson 07."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row["pair"], []).append(row)
@@ -442,7 +451,8 @@ def judgement_pairs(rows: Sequence[dict]) -> list[dict]:
 def agreement(first: Sequence, second: Sequence) -> float:
     """Share of items on which two raters give the same label. Lesson 07."""
     if len(first) != len(second) or not first:
-        raise ValueError(f"agreement needs two equally long, non-empty lists of labels (got {len(first)} and {len(second)})")
+        raise ValueError(f"agreement needs two equally long, non-empty lists of labels (got {len(first)} and "
+                         f"{len(second)})")
     return sum(x == y for x, y in zip(first, second)) / len(first)
 
 
@@ -458,7 +468,8 @@ def cohen_kappa(first: Sequence, second: Sequence) -> float:
 
 
 def position_consistency(pairs: Sequence[PairJudgement]) -> float:
-    """Share of read pairs whose verdict survives swapping the answers' positions (nan when none was read). Lesson 07."""
+    """Share of read pairs whose verdict survives swapping the answers' positions (nan when none was read).
+    Lesson 07."""
     parsed = [p for p in pairs if p.parsed]
     return sum(p.consistent for p in parsed) / len(parsed) if parsed else float("nan")
 
@@ -509,8 +520,10 @@ def calibrate(judge: Judge, rows: Sequence[dict], *, task_rules: bool = False) -
         unparsed_scores=len(rows) - len(read),
         score_agreement=agreement(judge_read, human_read) if read else nan,
         within_one=sum(abs(j - h) <= 1 for j, h in read) / len(read) if read else nan,
-        verdict_agreement=agreement([_verdict(j) for j in judge_read], [_verdict(h) for h in human_read]) if read else nan,
-        verdict_kappa=cohen_kappa([_verdict(j) for j in judge_read], [_verdict(h) for h in human_read]) if read else nan,
+        verdict_agreement=agreement([_verdict(j) for j in judge_read],
+                                    [_verdict(h) for h in human_read]) if read else nan,
+        verdict_kappa=cohen_kappa([_verdict(j) for j in judge_read],
+                                  [_verdict(h) for h in human_read]) if read else nan,
         n_pairs=len(pairs),
         unparsed_pairs=len(pairs) - len(read_pairs),
         position_consistency=position_consistency(verdicts),

@@ -61,7 +61,8 @@ def load_local_model(folder: Path | str, dtype: str = "float32"):
         )
     except Exception as err:
         raise ModelFileError(
-            f"The model in {folder} (config.json, model.safetensors) cannot be loaded: {err}. Rebuild it with `{REBUILD_COMMAND}`."
+            f"The model in {folder} (config.json, model.safetensors) cannot be loaded: {err}. Rebuild it with "
+            f"`{REBUILD_COMMAND}`."
         ) from None
     model.eval()
     return model, tokenizer

@@ -61,7 +61,8 @@ def check_preference_row(row: object, where: str) -> None:
             raise PreferenceError(f"{where}: field {key!r} is empty; fill it in or drop the row")
         texts[key] = text
     if texts["chosen"].strip() == texts["rejected"].strip():
-        raise PreferenceError(f"{where}: 'chosen' and 'rejected' are identical, so the pair teaches nothing; drop the row")
+        raise PreferenceError(f"{where}: 'chosen' and 'rejected' are identical, so the pair teaches nothing; drop the "
+                              "row")
 
 
 # ---------------------------------------------------------------------------------------------------------

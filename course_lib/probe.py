@@ -135,7 +135,8 @@ def probe(
         ok = score(ability, answer, expected)
         verdicts.setdefault(ability, []).append(ok)
         ended.append(eos)
-        records.append({"ability": ability, "question": conversation[-1]["content"], "answer": answer, "correct": ok, "eos": eos})
+        records.append({"ability": ability, "question": conversation[-1]["content"], "answer": answer, "correct": ok,
+                        "eos": eos})
     heldout = prose[:limit] if limit else prose
     result = {
         "fact_qa": _mean(verdicts["fact_qa"]),

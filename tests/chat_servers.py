@@ -67,7 +67,8 @@ class TransformersServe:
     def _wait_until_healthy(self, deadline: float) -> None:
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"transformers serve exited with code {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError("transformers serve exited with code "
+                                   f"{self.process.returncode}:\n{self.log.read_text()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
                     if response.status == 200:

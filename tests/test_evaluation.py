@@ -18,7 +18,8 @@ def answer(**changes):
 def test_item_scores():
     assert score_item(answer(), GOLD).exact_match
     wrong = score_item(answer(priority="high"), GOLD)
-    assert wrong.schema_valid and not wrong.exact_match and wrong.fields["priority"] is False and wrong.fields["category"]
+    assert wrong.schema_valid and not wrong.exact_match
+    assert wrong.fields["priority"] is False and wrong.fields["category"]
     off_schema = score_item(answer(category="refunds"), GOLD)
     assert off_schema.json_valid and not off_schema.schema_valid
     assert not score_item("Sure! " + answer(), GOLD).json_valid

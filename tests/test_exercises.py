@@ -1,4 +1,5 @@
-"""exercises/ is what solutions/ generates; every blank exercise fails at its own check cell with a hint; checks teach."""
+"""exercises/ is what solutions/ generates; every blank exercise fails at its own check cell with a hint;
+checks teach."""
 
 import json
 import math
@@ -69,7 +70,8 @@ def test_a_changed_solution_makes_the_exercises_stale(tmp_path, monkeypatch):
     assert exercisegen.stale(tmp_path) == []
     nb.cells[-1].source = nb.cells[-1].source.replace("def f", "def g")
     nbformat.write(nb, str(path))
-    assert exercisegen.stale(tmp_path) == ["exercises/09_test.ipynb: differs from what solutions/09_test.ipynb generates"]
+    assert exercisegen.stale(tmp_path) == ["exercises/09_test.ipynb: differs from what solutions/09_test.ipynb "
+                                           "generates"]
     assert exercisegen.main(["--check"]) == 1
 
 

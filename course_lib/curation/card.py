@@ -36,7 +36,9 @@ def card_markdown(card: dict) -> str:
     lines += ["", "Personal data redacted (rows kept, values replaced by placeholders):", ""]
     lines += [f"- {kind}: {n}" for kind, n in card["redacted"].items()] or ["- none"]
     if card["redacted"]:
-        lines += ["", "Each replaced value is listed, with its line, field and kind, in the changes file (`.changes.jsonl`)."]
+        lines += ["",
+                  "Each replaced value is listed, with its line, field and kind, in the changes file "
+                  "(`.changes.jsonl`)."]
     lines += ["", f"Duplicates: {KEEP_RULE}."]
     lines += ["", f"Languages of the kept rows: {', '.join(f'{k} {v}' for k, v in card['languages'].items())}", ""]
     if card.get("labels"):

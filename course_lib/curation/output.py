@@ -35,8 +35,8 @@ def check_outputs(out: str | Path, inputs: Iterable[str | Path]) -> dict[str, Pa
     for name, path in paths.items():
         resolved = path.resolve()
         if resolved in sources:
-            raise CurationError(f"the output {path} is the input {sources[resolved]}: curation would overwrite the data "
-                                "it reads. Write to another file, e.g. data.clean.jsonl.")
+            raise CurationError(f"the output {path} is the input {sources[resolved]}: curation would overwrite the "
+                                "data it reads. Write to another file, e.g. data.clean.jsonl.")
         if path.is_dir():
             raise CurationError(f"the output {path} is a folder; give a file name, e.g. {path / 'clean.jsonl'}")
         parent = resolved.parent

@@ -108,8 +108,9 @@ class ModelShape:
         model_type = get("model_type")
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise ModelShapeError(
-                f"{where}: model_type {model_type!r} is not supported; the planner knows {', '.join(SUPPORTED_MODEL_TYPES)} "
-                "(decoder-only models with RMSNorm and a gated MLP). Pick one of those models, or a shipped shape: "
+                f"{where}: model_type {model_type!r} is not supported; the planner knows "
+                f"{', '.join(SUPPORTED_MODEL_TYPES)} (decoder-only models with RMSNorm and a gated MLP). "
+                "Pick one of those models, or a shipped shape: "
                 f"{', '.join(known_models())}."
             )
 

@@ -176,7 +176,8 @@ def measure_latency(folder: Path, new_tokens: int = 64) -> float:
 
     started = time.time()
     model, tokenizer = load_local_model(folder)
-    prompt = render_chat([{"role": "user", "content": "Tell me about the capital of France."}], add_generation_prompt=True)
+    prompt = render_chat([{"role": "user", "content": "Tell me about the capital of France."}],
+                         add_generation_prompt=True)
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
     with torch.no_grad():
         model.generate(**ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
