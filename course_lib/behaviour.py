@@ -100,7 +100,7 @@ def build_cases(rows: Sequence[dict], *, seed: int = 0, tests: Sequence[str] = (
                          "(the format test runs on every prompt by itself)")
     rng = random.Random(seed)
     cases = []
-    for row, prompt in zip(rows, prompts_of(rows)):
+    for row, prompt in zip(rows, prompts_of(rows), strict=True):
         message = _user(prompt)
         if "name_swap" in tests:
             renamed = swap_name(message, rng)
@@ -177,7 +177,7 @@ class BehaviourReport:
         blocks = []
         for f in shown:
             lines = [f"[{f.test}] {f.row_id}: {f.reason}", f"  expected: {f.expected}"]
-            for i, (text, out) in enumerate(zip(f.inputs, f.outputs), start=1):
+            for i, (text, out) in enumerate(zip(f.inputs, f.outputs, strict=True), start=1):
                 lines += [f"  input {i}:  {text}", f"  output {i}: {out}"]
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks) if blocks else f"no case of {test} has status {status!r}"
@@ -217,7 +217,7 @@ def run_behaviour_tests(answer: Answer, rows: Sequence[dict], *, seed: int = 0,
     # 1) every distinct prompt once: originals are shared between tests
     prompts: dict[str, list[dict]] = {}
     owners: dict[str, str] = {}  # prompt key -> row id
-    row_prompts = list(zip([r["id"] for r in rows], prompts_of(rows))) if "format" in tests else []
+    row_prompts = list(zip([r["id"] for r in rows], prompts_of(rows), strict=True)) if "format" in tests else []
     for row_id, prompt in row_prompts + [(c.row_id, p) for c in cases for p in (c.original, c.variant)]:
         key = json.dumps(prompt, ensure_ascii=False)
         prompts.setdefault(key, prompt)
@@ -228,7 +228,7 @@ def run_behaviour_tests(answer: Answer, rows: Sequence[dict], *, seed: int = 0,
         got = f"{len(outputs)} items" if isinstance(outputs, list) else type(outputs).__name__
         raise ValueError(f"answer(prompts) must return a list of {len(keys)} strings, one per prompt; "
                          f"it returned {got}")
-    by_key = dict(zip(keys, outputs))
+    by_key = dict(zip(keys, outputs, strict=True))
     # 2) the relation of each case
     results = {t: CheckResult(t, KINDS[t]) for t in tests}
     for case in cases:

@@ -79,9 +79,9 @@ def macro_f1(predicted: Sequence[str | None], gold: Sequence[str], labels: Seque
     present = [label for label in labels if label in gold or label in predicted]
     scores = []
     for label in present:
-        tp = sum(p == label and g == label for p, g in zip(predicted, gold))
-        fp = sum(p == label and g != label for p, g in zip(predicted, gold))
-        fn = sum(p != label and g == label for p, g in zip(predicted, gold))
+        tp = sum(p == label and g == label for p, g in zip(predicted, gold, strict=True))
+        fp = sum(p == label and g != label for p, g in zip(predicted, gold, strict=True))
+        fn = sum(p != label and g == label for p, g in zip(predicted, gold, strict=True))
         scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
     return sum(scores) / len(scores) if scores else 0.0
 
@@ -147,7 +147,7 @@ def score_answers(answers: Sequence[str], golds: Sequence[dict], *, n_boot: int 
         raise ValueError(f"{len(answers)} answers for {len(golds)} gold labels; score them in pairs")
     if not answers:
         raise ValueError("there are no answers to score; pass at least one answer and its gold label")
-    items = [score_item(a, g) for a, g in zip(answers, golds)]
+    items = [score_item(a, g) for a, g in zip(answers, golds, strict=True)]
     metrics = metrics_of(items, golds)
     intervals = bootstrap(lambda idx: metrics_of([items[i] for i in idx], [golds[i] for i in idx]), len(items),
                           n_boot=n_boot, seed=seed)
@@ -191,13 +191,13 @@ def compare(report_a: Report, report_b: Report, *, metric: str = "exact_match", 
         raise ValueError(f"report A has {len(report_a.items)} items and report B {len(report_b.items)}; "
                          "a paired comparison needs both systems scored on the same items in the same order")
     if report_a.golds and report_b.golds:
-        for i, (gold_a, gold_b) in enumerate(zip(report_a.golds, report_b.golds)):
+        for i, (gold_a, gold_b) in enumerate(zip(report_a.golds, report_b.golds, strict=True)):
             if gold_a != gold_b:
                 raise ValueError(f"item {i} has different gold labels in the two reports ({gold_a} vs {gold_b}); "
                                  "score both systems on the same rows in the same order")
     a = [item.value(metric) for item in report_a.items]
     b = [item.value(metric) for item in report_b.items]
-    differences = [x - y for x, y in zip(a, b)]
+    differences = [x - y for x, y in zip(a, b, strict=True)]
     # the same resampled items for both systems: that is what makes the interval "paired"
     interval = bootstrap_ci(lambda idx: sum(differences[i] for i in idx) / len(idx), len(differences),
                             n_boot=n_boot, alpha=alpha, seed=seed)

@@ -112,7 +112,7 @@ def check_label_mask(label_mask: Callable, tokenizer) -> None:
         encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
                                                 return_assistant_tokens_mask=True)
         ids, keep = list(encoded["input_ids"]), list(encoded["assistant_masks"])
-        want = [t if m else IGNORE_INDEX for t, m in zip(ids, keep)]
+        want = [t if m else IGNORE_INDEX for t, m in zip(ids, keep, strict=True)]
         got = as_list(call(exercise, label_mask, list(ids), tokenizer,
                            hint="find each '<|im_start|>assistant\\n', keep the labels after it up to and including "
                                 "the '<|im_end|>' that closes the turn, and set every other label to -100."),
@@ -120,9 +120,12 @@ def check_label_mask(label_mask: Callable, tokenizer) -> None:
         if len(got) != len(ids):
             fail(exercise, f"conversation {row} has {len(ids)} tokens but your labels have {len(got)}",
                  "return one label per input token: the same list with the skipped positions set to -100.")
-        prompt_kept = [i for i, (g, w) in enumerate(zip(got, want)) if w == IGNORE_INDEX and g != IGNORE_INDEX]
-        answer_lost = [i for i, (g, w) in enumerate(zip(got, want)) if w != IGNORE_INDEX and g == IGNORE_INDEX]
-        changed = [i for i, (g, w) in enumerate(zip(got, want)) if w != IGNORE_INDEX and g not in (w, IGNORE_INDEX)]
+        prompt_kept = [i for i, (g, w) in enumerate(zip(got, want, strict=True))
+                       if w == IGNORE_INDEX and g != IGNORE_INDEX]
+        answer_lost = [i for i, (g, w) in enumerate(zip(got, want, strict=True))
+                       if w != IGNORE_INDEX and g == IGNORE_INDEX]
+        changed = [i for i, (g, w) in enumerate(zip(got, want, strict=True))
+                   if w != IGNORE_INDEX and g not in (w, IGNORE_INDEX)]
         if prompt_kept:
             fail(exercise, f"in conversation {row} your mask keeps {len(prompt_kept)} prompt token"
                            f"{'s' if len(prompt_kept) != 1 else ''}: positions {spans(prompt_kept)} should be -100",
@@ -356,7 +359,8 @@ def check_bootstrap_interval(bootstrap_interval: Callable) -> None:
     exercise = "bootstrap_interval"
     for seed, n in ((0, 200), (1, 40)):
         correct = gold_correct(seed=seed + 7, n=n)
-        want = bootstrap_ci(lambda idx: sum(correct[i] for i in idx) / len(idx), n, n_boot=1000, alpha=0.05, seed=seed)
+        want = bootstrap_ci(lambda idx, correct=correct: sum(correct[i] for i in idx) / len(idx), n, n_boot=1000,
+                            alpha=0.05, seed=seed)
         got = call(exercise, bootstrap_interval, list(correct), 1000, 0.05, seed,
                    hint="draws = np.random.default_rng(seed).integers(0, n, size=(n_boot, n)); the mean of each row; "
                         "sort them and take positions int(alpha/2 * n_boot) and int((1 - alpha/2) * n_boot).")
@@ -434,7 +438,7 @@ def check_paired_interval(paired_interval: Callable) -> None:
     exercise = "paired_interval"
     a = gold_correct(seed=11, rate=0.62)
     b = [x if i % 5 else 1 - x for i, x in enumerate(a)]  # B answers like A except on every fifth ticket
-    differences = [x - y for x, y in zip(a, b)]
+    differences = [x - y for x, y in zip(a, b, strict=True)]
     want = bootstrap_ci(lambda idx: sum(differences[i] for i in idx) / len(idx), len(a), n_boot=1000, seed=0)
     got = call(exercise, paired_interval, list(a), list(b), 1000, 0,
                hint="the per-ticket differences a[i] - b[i], then the percentile bootstrap of their mean, with the "

@@ -24,7 +24,6 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -329,10 +328,10 @@ class EndpointJudge(Judge):
                         404: "Check the base URL (it usually ends in /v1)"}.get(
                     err.code, f"Check the request, e.g. that the server knows the model {self.model!r}")
                 raise self._error(f"{self.url} answered HTTP {err.code}: {detail}. {hint}.") from None
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 last = f"no reply within {self.timeout} s (time-out)"
             except urllib.error.URLError as err:
-                if isinstance(err.reason, (TimeoutError, socket.timeout)):
+                if isinstance(err.reason, TimeoutError):
                     last = f"no reply within {self.timeout} s (time-out)"
                 else:
                     last = f"could not connect ({err.reason})"
@@ -385,7 +384,7 @@ class PairJudgement:
 def judge_scores(judge: Judge, items: Sequence[dict], *, task_rules: bool = False) -> list[ScoreJudgement]:
     """The judge's rubric score of each item (a dict with "id", "message", "answer"). Lesson 07."""
     replies = judge.complete_all([rubric_messages(it["message"], it["answer"], task_rules=task_rules) for it in items])
-    return [ScoreJudgement(id=it["id"], reply=r, score=parse_score(r)) for it, r in zip(items, replies)]
+    return [ScoreJudgement(id=it["id"], reply=r, score=parse_score(r)) for it, r in zip(items, replies, strict=True)]
 
 
 def judge_pairs(judge: Judge, pairs: Sequence[dict], *, task_rules: bool = False) -> list[PairJudgement]:
@@ -453,7 +452,7 @@ def agreement(first: Sequence, second: Sequence) -> float:
     if len(first) != len(second) or not first:
         raise ValueError(f"agreement needs two equally long, non-empty lists of labels (got {len(first)} and "
                          f"{len(second)})")
-    return sum(x == y for x, y in zip(first, second)) / len(first)
+    return sum(x == y for x, y in zip(first, second, strict=True)) / len(first)
 
 
 def cohen_kappa(first: Sequence, second: Sequence) -> float:
@@ -510,11 +509,11 @@ def calibrate(judge: Judge, rows: Sequence[dict], *, task_rules: bool = False) -
     """Score every row and compare every pair with `judge`, and measure agreement with the human labels. Lesson 07."""
     nan = float("nan")
     scores = judge_scores(judge, rows, task_rules=task_rules)
-    read = [(s.score, row["score"]) for s, row in zip(scores, rows) if s.score != UNPARSED]
+    read = [(s.score, row["score"]) for s, row in zip(scores, rows, strict=True) if s.score != UNPARSED]
     judge_read, human_read = [j for j, _ in read], [h for _, h in read]
     pairs = judgement_pairs(rows)
     verdicts = judge_pairs(judge, pairs, task_rules=task_rules)
-    read_pairs = [(v, p["human"]) for v, p in zip(verdicts, pairs) if v.parsed]
+    read_pairs = [(v, p["human"]) for v, p in zip(verdicts, pairs, strict=True) if v.parsed]
     return Calibration(
         n_items=len(rows),
         unparsed_scores=len(rows) - len(read),

@@ -130,7 +130,7 @@ def probe(
     verdicts: dict[str, list[bool]] = {}
     records = []
     ended = []
-    for conversation, (ability, expected), (ids, eos) in zip(conversations, keys, outputs):
+    for conversation, (ability, expected), (ids, eos) in zip(conversations, keys, outputs, strict=True):
         answer = tokenizer.decode(ids, skip_special_tokens=True)
         ok = score(ability, answer, expected)
         verdicts.setdefault(ability, []).append(ok)

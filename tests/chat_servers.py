@@ -90,7 +90,7 @@ class TransformersServe:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format, *args):  # keep the test output quiet
         pass
@@ -153,7 +153,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _RedirectHandler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format, *args):
         pass

@@ -148,7 +148,7 @@ def test_generic_cleaning_keeps_one_row_of_a_cluster_with_different_answers(tmp_
     prompts = ["Give me a name for a black cat.", "Give me a name for a black cat!",
                "Give me a name for a black cat please."]
     rows = [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]}
-            for p, a in zip(prompts, ["Shadow.", "Midnight.", "Onyx."])]
+            for p, a in zip(prompts, ["Shadow.", "Midnight.", "Onyx."], strict=True)]
     src = tmp_path / "cats.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     code, out, _ = run(capsys, "clean", src, tmp_path / "out.jsonl")

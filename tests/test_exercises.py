@@ -147,7 +147,7 @@ def test_label_mask_check_says_the_eos_must_be_trained(tokenizer):
         encoded = tokenizer.apply_chat_template(checks.mask_conversations()[0], tokenize=True, return_dict=True,
                                                 return_assistant_tokens_mask=True)
         return [t if m and t != tokenizer.eos_token_id else IGNORE_INDEX
-                for t, m in zip(input_ids, encoded["assistant_masks"])]
+                for t, m in zip(input_ids, encoded["assistant_masks"], strict=True)]
 
     assert "never learns to stop" in message_of(checks.check_label_mask, drops_eos, tokenizer)
 
@@ -211,7 +211,7 @@ def test_evaluation_checks_spot_the_normal_approximation_raw_agreement_and_an_un
         return p - half, p + half
 
     def raw_agreement(first, second):
-        return sum(a == b for a, b in zip(first, second)) / len(first)
+        return sum(a == b for a, b in zip(first, second, strict=True)) / len(first)
 
     def unpaired(a, b, n_boot, seed):
         import numpy as np

@@ -81,7 +81,7 @@ def test_guard_refuses_and_logs_old_style_lookups_and_udp_but_allows_loopback(tm
     refused = log.read_text().splitlines()
     assert len(refused) == len(REMOTE_CALLS), refused
     for line, target in zip(refused, ["huggingface.co", "huggingface.co", "203.0.113.5", "203.0.113.6", "203.0.113.7",
-                                      "203.0.113.8"]):
+                                      "203.0.113.8"], strict=True):
         assert "network access blocked" in line and target in line, line
 
 

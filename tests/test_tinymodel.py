@@ -63,7 +63,7 @@ def test_chat_template_round_trip(tiny):
     assert tokenizer.decode(full_ids) == text
     encoded = tokenizer.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True,
                                             return_assistant_tokens_mask=True)
-    answer = [i for i, m in zip(encoded["input_ids"], encoded["assistant_masks"]) if m]
+    answer = [i for i, m in zip(encoded["input_ids"], encoded["assistant_masks"], strict=True) if m]
     assert tokenizer.decode(answer) == "12 + 30 = 42." + EOS
 
 

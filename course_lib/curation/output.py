@@ -32,7 +32,7 @@ def check_outputs(out: str | Path, inputs: Iterable[str | Path]) -> dict[str, Pa
         raise CurationError(f"the output {out} is a folder; give a file name, e.g. {Path(out) / 'clean.jsonl'}")
     paths = output_paths(out)
     sources = {Path(p).resolve(): Path(p) for p in inputs}
-    for name, path in paths.items():
+    for path in paths.values():
         resolved = path.resolve()
         if resolved in sources:
             raise CurationError(f"the output {path} is the input {sources[resolved]}: curation would overwrite the "

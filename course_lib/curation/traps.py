@@ -186,7 +186,7 @@ def score_pairs(traps: Sequence[TrapText], found: Sequence[tuple[int, int, float
     flagged = {(i, j) for i, j, *_ in found}
     table = {}
     for group in ("all", "preamble", "math", "plain"):
-        def ours(pair):
+        def ours(pair, group=group):
             return group == "all" or traps[pair[0]].group == group or traps[pair[1]].group == group
         f, t = {p for p in flagged if ours(p)}, {p for p in truth if ours(p)}
         table[group] = {"flagged": len(f), "true": len(t), "caught": len(f & t),

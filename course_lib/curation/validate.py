@@ -148,7 +148,7 @@ def validate_file(path: str | Path, *, fmt: str = "auto", tokenizer=None, max_to
     if tokenizer is not None and max_tokens is not None and records:
         lengths = count_tokens(records, tokenizer)
         kept = []
-        for record, n in zip(records, lengths):
+        for record, n in zip(records, lengths, strict=True):
             record.flags["tokens"] = n
             if n > max_tokens:
                 problems.append(Problem(record.line, "too_long", f"{n} tokens, over the limit of {max_tokens}",

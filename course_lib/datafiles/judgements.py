@@ -51,7 +51,7 @@ def build_judgements(avoid: list[str], seed: int = SEED) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for i, ticket in enumerate(clean_tickets(rng, MESSAGES, avoid=avoid)):
-        for side, quality in zip("ab", rng.sample(QUALITIES, 2)):
+        for side, quality in zip("ab", rng.sample(QUALITIES, 2), strict=True):
             answer, faults = answer_of_quality(ticket.label, quality, rng)
             score = quality
             if rng.random() < RATER_NOISE:
