@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from course_lib.chat import GENERATION_BATCH_SIZE
+from course_lib.chat import GENERATION_BATCH_SIZE, generate
 from course_lib.evaluation import prompts_of
 from course_lib.noise import CLOSINGS, NAMES, PII_SENTENCES, fake_pii
 from course_lib.tickets import PRIORITIES
@@ -262,8 +262,6 @@ def _record(result: CheckResult, status: str, failure: Failure) -> None:
 def model_answerer(model, tokenizer, *, max_new_tokens: int = 96, batch_size: int = GENERATION_BATCH_SIZE) -> Answer:
     """An `answer(prompts)` function that asks a local model for greedy answers (course_lib.chat.generate).
     Lesson 07."""
-    from course_lib.chat import generate
-
     def answer(prompts: list[list[dict]]) -> list[str]:
         return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from course_lib.chat import GENERATION_BATCH_SIZE
+from course_lib.chat import GENERATION_BATCH_SIZE, generate
 from course_lib.tickets import CATEGORIES, KEY_ORDER, validate_ticket
 
 LABEL_FIELDS = tuple(k for k in KEY_ORDER if k != "summary")  # fields with one right answer
@@ -219,7 +219,5 @@ def prompts_of(rows: Sequence[dict]) -> list[list[dict]]:
 def evaluate(model, tokenizer, rows: Sequence[dict], *, batch_size: int = GENERATION_BATCH_SIZE,
              max_new_tokens: int = 96, n_boot: int = 1000) -> Report:
     """Greedy answers of `model` to ticket rows (e.g. the gold set), scored with intervals."""
-    from course_lib.chat import generate
-
     answers = generate(model, tokenizer, prompts_of(rows), max_new_tokens=max_new_tokens, batch_size=batch_size)
     return score_answers(answers, gold_labels(rows), n_boot=n_boot)

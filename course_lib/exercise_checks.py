@@ -14,6 +14,11 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
+from course_lib.evaluation import bootstrap_ci
+from course_lib.jsonl import read_jsonl
+from course_lib.judging import agreement, load_judgements
+from course_lib.paths import data_path
+
 IGNORE_INDEX = -100  # the label of a token the loss skips (lesson 03)
 
 
@@ -92,9 +97,6 @@ def close(got, want, *, atol: float = 1e-5) -> bool:
 
 def mask_conversations() -> list[list[dict]]:
     """Conversations for the label-mask check: two training rows and one with two assistant turns."""
-    from course_lib.jsonl import read_jsonl
-    from course_lib.paths import data_path
-
     rows = []
     for _, row in read_jsonl(data_path("tickets", "train_curated.jsonl")):
         rows.append(row["messages"])
@@ -354,8 +356,6 @@ def gold_correct(seed: int = 7, n: int = 200, rate: float = 0.62) -> list[int]:
 
 def check_bootstrap_interval(bootstrap_interval: Callable) -> None:
     """Lesson 07: `bootstrap_interval(correct, n_boot, alpha, seed)` is the percentile bootstrap of the mean."""
-    from course_lib.evaluation import bootstrap_ci
-
     exercise = "bootstrap_interval"
     for seed, n in ((0, 200), (1, 40)):
         correct = gold_correct(seed=seed + 7, n=n)
@@ -385,8 +385,6 @@ def check_bootstrap_interval(bootstrap_interval: Callable) -> None:
 
 def kappa_cases() -> list[tuple[list, list]]:
     """Label pairs for the kappa check: people against a judge on the shipped judgements, and hand-made cases."""
-    from course_lib.judging import load_judgements
-
     rows = load_judgements()
     human = [r["verdict"] for r in rows]
     contrarian = ["bad" if h == "good" else "good" for h in human]
@@ -397,8 +395,6 @@ def kappa_cases() -> list[tuple[list, list]]:
 
 def score_cases() -> list[tuple[list, list]]:
     """Pairs of 1-5 scores: people's scores on the shipped judgements against two made-up judges."""
-    from course_lib.judging import load_judgements
-
     scores = [r["score"] for r in load_judgements()]
     lenient = [min(5, s + 1) for s in scores]
     middling = [3 if i % 3 else s for i, s in enumerate(scores)]
@@ -407,7 +403,6 @@ def score_cases() -> list[tuple[list, list]]:
 
 def check_cohen_kappa(cohen_kappa: Callable, labels: str = "verdicts") -> None:
     """Lesson 07: `cohen_kappa(first, second)` is agreement beyond chance, on good/bad verdicts or on 1-5 scores."""
-    from course_lib.judging import agreement
     from course_lib.judging import cohen_kappa as reference
 
     exercise = "cohen_kappa"
@@ -433,8 +428,6 @@ def check_cohen_kappa(cohen_kappa: Callable, labels: str = "verdicts") -> None:
 
 def check_paired_interval(paired_interval: Callable) -> None:
     """Lesson 07: `paired_interval(a, b, n_boot, seed)` is the paired bootstrap interval of mean(a) - mean(b)."""
-    from course_lib.evaluation import bootstrap_ci
-
     exercise = "paired_interval"
     a = gold_correct(seed=11, rate=0.62)
     b = [x if i % 5 else 1 - x for i, x in enumerate(a)]  # B answers like A except on every fifth ticket
@@ -755,8 +748,6 @@ def pool_rows() -> dict[int, dict]:
     """The raw pool's rows that parse, by line number, with their user message as "text"."""
     import json
 
-    from course_lib.paths import data_path
-
     rows = {}
     with open(data_path("tickets", "raw_pool.jsonl"), encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
@@ -770,7 +761,6 @@ def pool_rows() -> dict[int, dict]:
 
 def planted(kind: str) -> list[dict]:
     from course_lib.curation.score import load_defects
-    from course_lib.paths import data_path
 
     return [d for d in load_defects(data_path("tickets", "raw_pool_defects.jsonl")) if d["kind"] == kind]
 
@@ -778,7 +768,6 @@ def planted(kind: str) -> list[dict]:
 def duplicate_sample(n_pairs: int = 30, n_clean: int = 60):
     """Texts holding `n_pairs` planted near-duplicate pairs and `n_clean` rows with no planted defect."""
     from course_lib.curation.score import load_defects
-    from course_lib.paths import data_path
 
     rows = pool_rows()
     defective = {d["line"] for d in load_defects(data_path("tickets", "raw_pool_defects.jsonl"))}

@@ -32,10 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_lib.chat import GENERATION_BATCH_SIZE
+from course_lib.chat import GENERATION_BATCH_SIZE, generate, prompt_text
 from course_lib.checks import whole_number
 from course_lib.jsonl import read_jsonl
 from course_lib.paths import data_path
+from course_lib.tickets import task_instructions
 
 UNPARSED = "unparsed"  # recorded instead of a score when a reply cannot be read
 
@@ -60,8 +61,6 @@ TASK = ("You grade answers to a support-ticket triage task. A good answer is exa
 
 
 def _system(instruction: str, task_rules: bool) -> str:
-    from course_lib.tickets import task_instructions
-
     parts = [TASK]
     if task_rules:  # the allowed values and the priority rules: long, for judges with a large context
         parts.append("The rules the answer must follow:\n" + task_instructions())
@@ -177,8 +176,6 @@ class LocalJudge(Judge):
 
     def complete_all(self, conversations: Sequence[Sequence[dict]]) -> list[str]:
         """Greedy replies to many conversations, generated in batches; a prompt too long for the model is an error."""
-        from course_lib.chat import generate, prompt_text
-
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if limit:
             for i, messages in enumerate(conversations):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from course_lib.chat import CHATML_TEMPLATE, EOS, GENERATION_MARKER, START
 from course_lib.profiles import Profile
 
 REBUILD_COMMAND = "python -m course_lib.tinymodel build"
@@ -82,8 +83,6 @@ def prepare_tokenizer(tokenizer) -> list[str]:
     3) a chat template with `{% generation %}` markers, for assistant-only loss: models that speak ChatML get the
        course's CHATML_TEMPLATE. Anything else is left for `training.preflight` to report with its fix.
     """
-    from course_lib.chat import CHATML_TEMPLATE, EOS, GENERATION_MARKER, START
-
     changes = []
     if tokenizer.padding_side != "left":
         tokenizer.padding_side = "left"

@@ -18,6 +18,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from course_lib.jsonl import read_jsonl
+
 # 1) The taxonomy: group -> leaf categories. A label is written "group/leaf", e.g. "billing/refund_request".
 TAXONOMY: dict[str, tuple[str, ...]] = {
     "billing": ("refund_request", "double_charge", "invoice_request", "cancel_subscription"),
@@ -275,8 +277,6 @@ def without_system_prompt(rows: Sequence[dict]) -> list[dict]:
 
 def load_tickets(path: Path | str) -> list[dict]:
     """Read a ticket JSONL file, checking every row; a bad row raises TicketError naming file, line and field."""
-    from course_lib.jsonl import read_jsonl
-
     rows = []
     for where, row in read_jsonl(path, TicketError):
         messages = row.get("messages") if isinstance(row, dict) else None

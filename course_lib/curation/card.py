@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from course_lib.curation.dedup import KEEP_RULE
+from course_lib.paths import course_root
 
 
 def length_stats(values: Sequence[int]) -> dict[str, float]:
@@ -54,8 +55,6 @@ def card_markdown(card: dict) -> str:
 def display_path(path: str) -> str:
     """`path` relative to the course root when it lies inside it, so a card reads the same on every machine."""
     from pathlib import Path
-
-    from course_lib.paths import course_root
 
     try:
         return Path(path).resolve().relative_to(course_root()).as_posix()

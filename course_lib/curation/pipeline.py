@@ -25,6 +25,7 @@ from course_lib.curation.reading import MAX_ROW_BYTES
 from course_lib.curation.records import CurationError, Problem, Record
 from course_lib.curation.split import contamination
 from course_lib.curation.validate import validate_file
+from course_lib.tickets import LANGUAGES, parse_answer
 
 # The shipped curated training set (data/tickets/train_curated.jsonl): this many curated rows, sampled evenly by
 # category with this seed. Lesson 02 draws it again and checks it is the shipped file.
@@ -43,8 +44,6 @@ class TaskRules:
 
 
 def _ticket_rules() -> TaskRules:
-    from course_lib.tickets import LANGUAGES, parse_answer
-
     def on_task(record: Record) -> str | None:
         return (None if record.answer.lstrip().startswith("{")
                 else "the answer is not a JSON object: not the ticket task")
