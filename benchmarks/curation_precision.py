@@ -27,8 +27,8 @@ def main() -> None:
     for discount in (True, False):
         table = score_pairs(traps, near_duplicate_pairs(texts, threshold=args.threshold, discount=discount))
         for group, row in table.items():
-            print(f"NEAR threshold {args.threshold} discount {'on ' if discount else 'off'} {group:<9} true {row['true']:>3} "
-                  f"flagged {row['flagged']:>4} precision {row['precision']} recall {row['recall']}")
+            print(f"NEAR threshold {args.threshold} discount {'on ' if discount else 'off'} {group:<9} true "
+                  f"{row['true']:>3} flagged {row['flagged']:>4} precision {row['precision']} recall {row['recall']}")
     pii = score_pii(pii_traps(args.seed), find_pii)
     print(f"PII {pii['hits']} hits, {pii['correct']} correct: precision {pii['precision']}; recall {pii['recall']} "
           f"of {pii['planted']} planted values")

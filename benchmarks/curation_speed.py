@@ -1,10 +1,11 @@
-"""How fast curation runs on a large file, and its peak memory: `python benchmarks/curation_speed.py [--rows 100000 300000]`.
+"""How fast curation runs on a large file, and its peak memory:
+`python benchmarks/curation_speed.py [--rows 100000 300000]`.
 
 Writes a synthetic data set of distinct ticket rows (a share of them duplicated, a few lines broken) to a
 temporary folder, in each format asked for (messages by default; `--formats messages alpaca sharegpt`), then
 runs `report` and `clean` on it, each in its own process, and prints the wall and CPU seconds, rows per
-second and the process's peak resident memory. Targets: 100,000 rows in under a minute per command, 300,000 rows in under
-5 minutes and 4 GB, on 2 cores.
+second and the process's peak resident memory. Targets: 100,000 rows in under a minute per command,
+300,000 rows in under 5 minutes and 4 GB, on 2 cores.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def synthetic_rows(n: int, seed: int = 0) -> list[str]:
 def timed(command: list[str]) -> tuple[float, float, float, int]:
     """(wall seconds, CPU seconds, peak resident memory in GB, exit status) of one curation command in a fresh process.
 
-    The CPU seconds (user + system) are what the command cost; on a machine busy with other work the wall time is longer.
+    The CPU seconds (user + system) are what the command cost; on a machine busy with other work the wall time is
+    longer.
     """
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "course_lib.curation", *command],
@@ -69,7 +71,8 @@ def main() -> None:
                             f.write(json.dumps(from_messages(json.loads(line), fmt), ensure_ascii=False) + "\n")
                         except json.JSONDecodeError:
                             f.write(line + "\n")
-                for command in (["report", str(path), "--show", "0"], ["clean", str(path), str(Path(tmp) / f"{fmt}.clean.jsonl")]):
+                for command in (["report", str(path), "--show", "0"],
+                                ["clean", str(path), str(Path(tmp) / f"{fmt}.clean.jsonl")]):
                     seconds, cpu, peak_gb, status = timed(command)
                     print(f"BENCH {command[0]:<6} {fmt:<8} {n:>7} rows: {seconds:6.1f} s wall, {cpu:6.1f} s CPU "
                           f"({n / seconds:,.0f} rows/s), peak memory {peak_gb:.2f} GB, exit {status}", flush=True)

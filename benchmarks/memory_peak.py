@@ -40,7 +40,8 @@ def build_model(shape, method: str, dtype, device: str):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     config = shape.to_config()
-    lora = LoraConfig(r=RANK, lora_alpha=2 * RANK, target_modules=list(PROJECTIONS), lora_dropout=0.0, task_type="CAUSAL_LM")
+    lora = LoraConfig(r=RANK, lora_alpha=2 * RANK, target_modules=list(PROJECTIONS), lora_dropout=0.0,
+                      task_type="CAUSAL_LM")
     if method == "full":  # fp32 master weights; autocast computes in 16 bits
         with torch.device(device):
             return AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="sdpa")
@@ -98,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", choices=["full", "lora", "qlora"], default=["full", "lora", "qlora"])
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=3, help="training steps per run (the first allocates AdamW's state)")
+    parser.add_argument("--steps", type=int, default=3,
+                        help="training steps per run (the first allocates AdamW's state)")
     args = parser.parse_args(argv)
 
     import torch
@@ -140,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ratio = got["peak"] / estimate.allocated
                 ratios.append(ratio)
                 print(f"{shape.name:<14}{method:<7}{'on' if checkpointing else 'off':<6}{got['held'] / GIB:>9.2f}"
-                      f"{estimate.allocated / GIB:>9.2f}{got['peak'] / GIB:>9.2f}{ratio:>7.2f}{got['reserved'] / GIB:>10.2f}"
+                      f"{estimate.allocated / GIB:>9.2f}{got['peak'] / GIB:>9.2f}{ratio:>7.2f}"
+                      f"{got['reserved'] / GIB:>10.2f}"
                       f"  {'yes' if abs(ratio - 1) <= TARGET else 'NO'}")
     if ratios:
         inside = sum(abs(r - 1) <= TARGET for r in ratios)

@@ -97,7 +97,8 @@ def execute(notebook: Path, log: Path) -> list[dict]:
     for cell in (c for c in nb.cells if c.cell_type == "code"):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                errors.append({"cell": cell.get("execution_count"), "error": f"{output['ename']}: {output['evalue']}"[:300]})
+                errors.append({"cell": cell.get("execution_count"),
+                               "error": f"{output['ename']}: {output['evalue']}"[:300]})
     return errors
 
 

@@ -56,8 +56,8 @@ def main() -> None:
         trainer = training.sft_trainer(model, tokenizer, config, rows, callbacks=[speed, memory])
         runs.train(trainer, resume=False)
     n_tokens = [n for n, _ in training.example_lengths(tokenizer, rows)]
-    print(f"profile {profile.name}: {args.batches} batches of {config.per_device_train_batch_size}, max_length {profile.max_length}, "
-          f"{len(rows)} rows of {sum(n_tokens) / len(n_tokens):.0f} tokens on average")
+    print(f"profile {profile.name}: {args.batches} batches of {config.per_device_train_batch_size}, max_length "
+          f"{profile.max_length}, {len(rows)} rows of {sum(n_tokens) / len(n_tokens):.0f} tokens on average")
     print(speed.summary() + " (first step excluded)")
     print(f"{memory.summary()}")
     budget = profile.max_steps["03"]

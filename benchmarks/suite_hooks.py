@@ -109,7 +109,8 @@ def _wrap(name: str, module) -> None:
 def _wrap_trainer(trainer_cls) -> None:
     if getattr(trainer_cls.train, "_suite_timed", False):
         return
-    original_train, original_step, original_evaluate = trainer_cls.train, trainer_cls.training_step, trainer_cls.evaluate
+    original_train, original_step, original_evaluate = (trainer_cls.train, trainer_cls.training_step,
+                                                        trainer_cls.evaluate)
 
     @_timed
     @functools.wraps(original_train)

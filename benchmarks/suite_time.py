@@ -136,7 +136,8 @@ def markdown(rows: list[dict], items: list[dict], wall: float, workers: int, slo
             f"{figure(generated_per_s)} |")
     lines += ["", f"Wall time of the whole run: {wall:,.0f} s on {workers or 1} "
               f"{'worker' if workers <= 1 else 'workers'}; CPU seconds include the notebook kernels.", "",
-              f"The {slowest} slowest cells and tests:", "", "| cell or test | wall s | CPU s |", "| --- | ---: | ---: |"]
+              f"The {slowest} slowest cells and tests:", "", "| cell or test | wall s | CPU s |",
+              "| --- | ---: | ---: |"]
     for item in sorted(items, key=lambda i: -i["seconds"])[:slowest]:
         lines.append(f"| {cell_label(item)} | {item['seconds']:,.1f} | {item['cpu_seconds']:,.1f} |")
     return "\n".join(lines)

@@ -7,4 +7,5 @@ Importing the package is cheap: heavy libraries (torch, transformers) load only 
 from course_lib.paths import build_path, course_root, data_dir, data_path
 from course_lib.profiles import PROFILES, Profile, ProfileError, set_seed, start_lesson
 
-__all__ = ["PROFILES", "Profile", "ProfileError", "build_path", "course_root", "data_dir", "data_path", "set_seed", "start_lesson"]
+__all__ = ["PROFILES", "Profile", "ProfileError", "build_path", "course_root", "data_dir", "data_path", "set_seed",
+           "start_lesson"]

@@ -58,7 +58,8 @@ def few_shot_prompt(message: str, examples: Sequence[dict] = (), *, system: str 
 
 
 def fixed_examples(rows: Sequence[dict], *, k: int, seed: int = 0) -> list[dict]:
-    """k labelled rows, the same on every run: one per category group in turn (billing, shipping, ...), drawn with `seed`."""
+    """k labelled rows, the same on every run: one per category group in turn (billing, shipping, ...),
+    drawn with `seed`."""
     if not 0 <= k <= len(rows):
         raise ValueError(f"k={k}, but there are {len(rows)} rows to choose examples from; use 0 <= k <= {len(rows)}.")
     rng = random.Random(seed)
@@ -82,7 +83,8 @@ WORD = re.compile(r"\w+")
 def words(text: str) -> list[str]:
     """Lower-cased runs of letters, digits and underscores (any script); everything else separates words.
 
-    "Mein Pulse Watch kam beschädigt an (ORD-760901)" -> ["mein", "pulse", "watch", "kam", "beschädigt", "an", "ord", "760901"]
+    "Mein Pulse Watch kam beschädigt an (ORD-760901)"
+    -> ["mein", "pulse", "watch", "kam", "beschädigt", "an", "ord", "760901"]
     """
     return WORD.findall(text.lower())
 
@@ -140,7 +142,8 @@ def build_prompts(
     retriever: Retriever | None = None,  # built on train_rows when not given (retrieval_few_shot)
     seed: int = 0,  # which fixed examples (few_shot)
 ) -> list[list[dict]]:
-    """The prompt of each ticket row for one baseline; retrieved examples go most similar last, next to the question. Lesson 01."""
+    """The prompt of each ticket row for one baseline; retrieved examples go most similar last, next to the question.
+    Lesson 01."""
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not a baseline; use one of {', '.join(METHODS)}.")
     if k < 0:
@@ -149,7 +152,8 @@ def build_prompts(
     if method == "zero_shot" or k == 0:
         return [few_shot_prompt(m, system=system) for m in messages]
     if not train_rows and retriever is None:
-        raise ValueError(f"method={method!r} with k={k} needs labelled examples: pass train_rows=... (e.g. train_curated.jsonl).")
+        raise ValueError(f"method={method!r} with k={k} needs labelled examples: pass train_rows=... (e.g. "
+                         "train_curated.jsonl).")
     if method == "few_shot":
         examples = fixed_examples(train_rows or retriever.rows, k=k, seed=seed)
         return [few_shot_prompt(m, examples, system=system) for m in messages]
@@ -173,7 +177,8 @@ def prompt_length(tokenizer, messages: Sequence[dict]) -> int:
 
 def check_fits(tokenizer, prompts: Sequence[Sequence[dict]], *, context: int, max_new_tokens: int = ANSWER_TOKENS,
                names: Sequence[str] | None = None) -> list[int]:
-    """Token length of each prompt; PromptTooLongError at the first that leaves under `max_new_tokens` for the answer. Lesson 01."""
+    """Token length of each prompt; PromptTooLongError at the first that leaves under `max_new_tokens` for the answer.
+    Lesson 01."""
     lengths = []
     for i, messages in enumerate(prompts):
         n = prompt_length(tokenizer, messages)
@@ -190,7 +195,8 @@ def check_fits(tokenizer, prompts: Sequence[Sequence[dict]], *, context: int, ma
 
 def max_shots(tokenizer, rows: Sequence[dict], *, method: str, context: int, k_max: int,
               max_new_tokens: int = ANSWER_TOKENS, **prompt_args) -> int:
-    """The largest k <= k_max for which every row's prompt fits with room for the answer (0 if no example fits). Lesson 01.
+    """The largest k <= k_max for which every row's prompt fits with room for the answer (0 if no example fits).
+    Lesson 01.
 
     `prompt_args` go to `build_prompts` (system, train_rows, retriever, seed).
     """
@@ -230,8 +236,10 @@ class BaselineResult:
 
 
 def run_baseline(model, tokenizer, rows: Sequence[dict], prompts: Sequence[Sequence[dict]], *, name: str,
-                 batch_size: int = GENERATION_BATCH_SIZE, max_new_tokens: int = ANSWER_TOKENS, n_boot: int = 1000) -> BaselineResult:
-    """Greedy answers to `prompts`, scored against the gold labels of `rows`, with latency per request. Lesson 01 (07 reuses it).
+                 batch_size: int = GENERATION_BATCH_SIZE, max_new_tokens: int = ANSWER_TOKENS,
+                 n_boot: int = 1000) -> BaselineResult:
+    """Greedy answers to `prompts`, scored against the gold labels of `rows`, with latency per request.
+    Lesson 01 (07 reuses it).
 
     The prompts are checked against the model's context first. Latency is the wall time of batched generation
     (time.perf_counter) divided by the number of requests: amortised over batches of `batch_size`, so one request

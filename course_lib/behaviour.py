@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from course_lib.chat import GENERATION_BATCH_SIZE
+from course_lib.chat import GENERATION_BATCH_SIZE, generate
 from course_lib.evaluation import prompts_of
 from course_lib.noise import CLOSINGS, NAMES, PII_SENTENCES, fake_pii
 from course_lib.tickets import PRIORITIES
@@ -68,7 +68,8 @@ _NAME = re.compile(r"\b(" + "|".join(NAMES) + r")\b", re.IGNORECASE)
 
 
 def swap_name(message: str, rng: random.Random) -> str | None:
-    """`message` with the customer's name (one of the generator's NAMES) replaced by one of SWAP_NAMES; None without a name."""
+    """`message` with the customer's name (one of the generator's NAMES) replaced by one of SWAP_NAMES;
+    None without a name."""
     found = _NAME.search(message)
     if not found:
         return None
@@ -77,7 +78,8 @@ def swap_name(message: str, rng: random.Random) -> str | None:
     return message[: found.start()] + new + message[found.end():]
 
 
-_CLOSING = re.compile(r"\s(" + "|".join(re.escape(c) for cs in CLOSINGS.values() for c in cs) + r") \S+$", re.IGNORECASE)
+_CLOSING = re.compile(r"\s(" + "|".join(re.escape(c) for cs in CLOSINGS.values() for c in cs) + r") \S+$",
+                      re.IGNORECASE)
 
 
 def add_sentence(message: str, sentence: str) -> str:
@@ -90,14 +92,15 @@ def add_sentence(message: str, sentence: str) -> str:
 
 def build_cases(rows: Sequence[dict], *, seed: int = 0, tests: Sequence[str] = ("name_swap", "pii_swap", "urgent_added")
                 ) -> list[Case]:
-    """The invariance and directional cases of gold `rows` (rows without a customer name get no name_swap case). Lesson 07."""
+    """The invariance and directional cases of gold `rows` (rows without a customer name get no name_swap case).
+    Lesson 07."""
     unknown = [t for t in tests if t not in TESTS or t == "format"]
     if unknown:
         raise ValueError(f"unknown test(s) {unknown}; choose from name_swap, pii_swap, urgent_added "
                          "(the format test runs on every prompt by itself)")
     rng = random.Random(seed)
     cases = []
-    for row, prompt in zip(rows, prompts_of(rows)):
+    for row, prompt in zip(rows, prompts_of(rows), strict=True):
         message = _user(prompt)
         if "name_swap" in tests:
             renamed = swap_name(message, rng)
@@ -110,11 +113,12 @@ def build_cases(rows: Sequence[dict], *, seed: int = 0, tests: Sequence[str] = (
             second = fake_pii(kind, rng)
             while second == first:
                 second = fake_pii(kind, rng)
-            cases.append(Case("pii_swap", row["id"], _with_user(prompt, add_sentence(message, sentence.format(v=first))),
+            cases.append(Case("pii_swap", row["id"],
+                              _with_user(prompt, add_sentence(message, sentence.format(v=first))),
                               _with_user(prompt, add_sentence(message, sentence.format(v=second))), TESTS["pii_swap"]))
         if "urgent_added" in tests:
-            cases.append(Case("urgent_added", row["id"], prompt, _with_user(prompt, add_sentence(message, URGENT_SENTENCE)),
-                              TESTS["urgent_added"]))
+            cases.append(Case("urgent_added", row["id"], prompt,
+                              _with_user(prompt, add_sentence(message, URGENT_SENTENCE)), TESTS["urgent_added"]))
     return cases
 
 
@@ -173,7 +177,7 @@ class BehaviourReport:
         blocks = []
         for f in shown:
             lines = [f"[{f.test}] {f.row_id}: {f.reason}", f"  expected: {f.expected}"]
-            for i, (text, out) in enumerate(zip(f.inputs, f.outputs), start=1):
+            for i, (text, out) in enumerate(zip(f.inputs, f.outputs, strict=True), start=1):
                 lines += [f"  input {i}:  {text}", f"  output {i}: {out}"]
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks) if blocks else f"no case of {test} has status {status!r}"
@@ -213,7 +217,7 @@ def run_behaviour_tests(answer: Answer, rows: Sequence[dict], *, seed: int = 0,
     # 1) every distinct prompt once: originals are shared between tests
     prompts: dict[str, list[dict]] = {}
     owners: dict[str, str] = {}  # prompt key -> row id
-    row_prompts = list(zip([r["id"] for r in rows], prompts_of(rows))) if "format" in tests else []
+    row_prompts = list(zip([r["id"] for r in rows], prompts_of(rows), strict=True)) if "format" in tests else []
     for row_id, prompt in row_prompts + [(c.row_id, p) for c in cases for p in (c.original, c.variant)]:
         key = json.dumps(prompt, ensure_ascii=False)
         prompts.setdefault(key, prompt)
@@ -222,22 +226,25 @@ def run_behaviour_tests(answer: Answer, rows: Sequence[dict], *, seed: int = 0,
     outputs = answer([prompts[k] for k in keys])
     if not isinstance(outputs, list) or len(outputs) != len(keys) or not all(isinstance(o, str) for o in outputs):
         got = f"{len(outputs)} items" if isinstance(outputs, list) else type(outputs).__name__
-        raise ValueError(f"answer(prompts) must return a list of {len(keys)} strings, one per prompt; it returned {got}")
-    by_key = dict(zip(keys, outputs))
+        raise ValueError(f"answer(prompts) must return a list of {len(keys)} strings, one per prompt; "
+                         f"it returned {got}")
+    by_key = dict(zip(keys, outputs, strict=True))
     # 2) the relation of each case
     results = {t: CheckResult(t, KINDS[t]) for t in tests}
     for case in cases:
         first, second = (by_key[json.dumps(p, ensure_ascii=False)] for p in (case.original, case.variant))
         status, reason = _check(case, first, second)
-        _record(results[case.test], status, Failure(case.test, case.row_id, status, (_user(case.original), _user(case.variant)),
-                                                    case.expected, (first, second), reason))
+        _record(results[case.test], status,
+                Failure(case.test, case.row_id, status, (_user(case.original), _user(case.variant)),
+                        case.expected, (first, second), reason))
     # 3) the format of every answer
     if "format" in tests:
         for key in keys:
             ok = _ticket_fields(by_key[key], ()) is not None
             reason = "" if ok else "not exactly one JSON object"
             _record(results["format"], "pass" if ok else "fail",
-                    Failure("format", owners[key], "fail", (_user(prompts[key]),), TESTS["format"], (by_key[key],), reason))
+                    Failure("format", owners[key], "fail", (_user(prompts[key]),), TESTS["format"], (by_key[key],),
+                            reason))
     return BehaviourReport(results)
 
 
@@ -253,9 +260,8 @@ def _record(result: CheckResult, status: str, failure: Failure) -> None:
 
 
 def model_answerer(model, tokenizer, *, max_new_tokens: int = 96, batch_size: int = GENERATION_BATCH_SIZE) -> Answer:
-    """An `answer(prompts)` function that asks a local model for greedy answers (course_lib.chat.generate). Lesson 07."""
-    from course_lib.chat import generate
-
+    """An `answer(prompts)` function that asks a local model for greedy answers (course_lib.chat.generate).
+    Lesson 07."""
     def answer(prompts: list[list[dict]]) -> list[str]:
         return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
 

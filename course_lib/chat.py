@@ -71,7 +71,8 @@ def prompt_messages(user: str, system: str | None = None) -> list[dict]:
 
 
 def prompt_text(tokenizer, messages: Sequence[dict]) -> str:
-    """The generation prompt for `messages`: `render_chat` for the course's template, else the tokenizer's own template."""
+    """The generation prompt for `messages`: `render_chat` for the course's template,
+    else the tokenizer's own template."""
     template = getattr(tokenizer, "chat_template", None)
     if template and template != CHAT_TEMPLATE:
         return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
@@ -111,7 +112,8 @@ def generate_ids(
     system: str | None = None,
     temperature: float = 0.0,  # 0: greedy; above 0: sample from the model's distribution (seed torch first)
 ) -> list[tuple[list[int], bool]]:
-    """Answers to `prompts` (user strings or conversations) as token ids cut before EOS, each with a flag: did it end with EOS?
+    """Answers to `prompts` (user strings or conversations) as token ids cut before EOS, each with a flag:
+    did it end with EOS?
 
     Greedy by default. With a temperature, each token is drawn from the whole softmax(logits / temperature), with
     no top-k or top-p cut, so the answers show how often the model would write each kind of answer.
@@ -169,7 +171,8 @@ def generate(
     system: str | None = None,
     temperature: float = 0.0,  # 0: greedy; above 0: sampled (see generate_ids)
 ) -> list[str]:
-    """Answers to `prompts` (user strings or conversations) as text, batched with left padding, cut at EOS; greedy by default."""
-    results = generate_ids(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, system=system,
-                           temperature=temperature)
+    """Answers to `prompts` (user strings or conversations) as text, batched with left padding, cut at EOS;
+    greedy by default."""
+    results = generate_ids(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                           system=system, temperature=temperature)
     return [tokenizer.decode(ids, skip_special_tokens=True) for ids, _ in results]

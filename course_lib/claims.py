@@ -7,9 +7,10 @@ claim's own units, positive when the claim holds.
 
 Numbers from training move a little from machine to machine (AVX2 or AVX-512 kernels, 1 or 2 threads) and
 from seed to seed (`COURSE_SEED`). When `COURSE_CLAIMS_LOG` names a file, every claim also appends one JSON
-line to it, with the lesson and cell it comes from: `make perturb` runs the lessons under such changes and tabulates each claim's margin and spread
-(`benchmarks/claims.md`); it also sets `COURSE_CLAIMS_KEEP_GOING=1`, so that a claim that fails is logged and the
-run goes on to measure the claims after it. A claim is portable when its smallest margin is larger than its spread.
+line to it, with the lesson and cell it comes from: `make perturb` runs the lessons under such changes and tabulates
+each claim's margin and spread (`benchmarks/claims.md`); it also sets `COURSE_CLAIMS_KEEP_GOING=1`,
+so that a claim that fails is logged and the run goes on to measure the claims after it.
+A claim is portable when its smallest margin is larger than its spread.
 
 A check that a computation by hand equals the library's is a different kind of claim: the two add the same numbers
 in another order, so they differ by float32 rounding alone. `float32_tolerance` is that rounding's size.

@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from course_lib.chat import GENERATION_BATCH_SIZE
+from course_lib.chat import GENERATION_BATCH_SIZE, generate
 from course_lib.tickets import CATEGORIES, KEY_ORDER, validate_ticket
 
 LABEL_FIELDS = tuple(k for k in KEY_ORDER if k != "summary")  # fields with one right answer
 # metrics that are a mean over items, so two systems can be compared item by item
-PER_ITEM_METRICS = ("json_valid", "schema_valid", "exact_match", "summary_rouge_l", *(f"{k}_accuracy" for k in LABEL_FIELDS))
+PER_ITEM_METRICS = ("json_valid", "schema_valid", "exact_match", "summary_rouge_l",
+                    *(f"{k}_accuracy" for k in LABEL_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class ItemScore:
         return all(self.fields.values())
 
     def value(self, metric: str) -> float:
-        """This item's value of a per-item metric (one of PER_ITEM_METRICS), e.g. 1.0 or 0.0 for "exact_match". Lesson 07."""
+        """This item's value of a per-item metric (one of PER_ITEM_METRICS), e.g. 1.0 or 0.0 for "exact_match".
+        Lesson 07."""
         if metric.endswith("_accuracy") and metric[: -len("_accuracy")] in self.fields:
             return float(self.fields[metric[: -len("_accuracy")]])
         if metric in ("json_valid", "schema_valid", "exact_match", "summary_rouge_l"):
@@ -52,7 +54,8 @@ def _rouge_scorer():
 
 
 def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 of `prediction` against `reference`: longest common word subsequence, lower-cased (rouge-score). Lesson 07."""
+    """ROUGE-L F1 of `prediction` against `reference`: longest common word subsequence, lower-cased (rouge-score).
+    Lesson 07."""
     return _rouge_scorer().score(reference, prediction)["rougeL"].fmeasure
 
 
@@ -76,9 +79,9 @@ def macro_f1(predicted: Sequence[str | None], gold: Sequence[str], labels: Seque
     present = [label for label in labels if label in gold or label in predicted]
     scores = []
     for label in present:
-        tp = sum(p == label and g == label for p, g in zip(predicted, gold))
-        fp = sum(p == label and g != label for p, g in zip(predicted, gold))
-        fn = sum(p != label and g == label for p, g in zip(predicted, gold))
+        tp = sum(p == label and g == label for p, g in zip(predicted, gold, strict=True))
+        fp = sum(p == label and g != label for p, g in zip(predicted, gold, strict=True))
+        fn = sum(p != label and g == label for p, g in zip(predicted, gold, strict=True))
         scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
     return sum(scores) / len(scores) if scores else 0.0
 
@@ -100,7 +103,8 @@ def metrics_of(items: Sequence[ItemScore], golds: Sequence[dict]) -> dict[str, f
 
 def bootstrap(statistic: Callable[[list[int]], dict[str, float]], n: int, *, n_boot: int = 1000, alpha: float = 0.05,
               seed: int = 0) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap intervals of each value `statistic(indices)` returns, over `n` items resampled with replacement."""
+    """Percentile bootstrap intervals of each value `statistic(indices)` returns,
+    over `n` items resampled with replacement."""
     import numpy as np
 
     if n < 1:
@@ -130,9 +134,11 @@ class Report:
     answers: list[str] = field(repr=False)
     golds: list[dict] = field(default_factory=list, repr=False)  # the gold label of each item, in order
 
-    def line(self, keys: Sequence[str] = ("json_valid", "schema_valid", "category_accuracy", "category_macro_f1", "exact_match")) -> str:
+    def line(self, keys: Sequence[str] = ("json_valid", "schema_valid", "category_accuracy", "category_macro_f1",
+                                          "exact_match")) -> str:
         """One line: each metric with its interval, e.g. 'json_valid 0.97 [0.95, 0.99]'."""
-        return "  ".join(f"{k} {self.metrics[k]:.3f} [{self.intervals[k][0]:.3f}, {self.intervals[k][1]:.3f}]" for k in keys)
+        return "  ".join(f"{k} {self.metrics[k]:.3f} [{self.intervals[k][0]:.3f}, {self.intervals[k][1]:.3f}]"
+                         for k in keys)
 
 
 def score_answers(answers: Sequence[str], golds: Sequence[dict], *, n_boot: int = 1000, seed: int = 0) -> Report:
@@ -141,7 +147,7 @@ def score_answers(answers: Sequence[str], golds: Sequence[dict], *, n_boot: int 
         raise ValueError(f"{len(answers)} answers for {len(golds)} gold labels; score them in pairs")
     if not answers:
         raise ValueError("there are no answers to score; pass at least one answer and its gold label")
-    items = [score_item(a, g) for a, g in zip(answers, golds)]
+    items = [score_item(a, g) for a, g in zip(answers, golds, strict=True)]
     metrics = metrics_of(items, golds)
     intervals = bootstrap(lambda idx: metrics_of([items[i] for i in idx], [golds[i] for i in idx]), len(items),
                           n_boot=n_boot, seed=seed)
@@ -167,15 +173,17 @@ class Comparison:
         return sum(self.differences) / len(self.differences)
 
     def line(self) -> str:
-        """One line, e.g. 'exact_match: A 0.620 vs B 0.480, A-B +0.140 [+0.080, +0.200]; A better on 70, B on 14, 316 ties'."""
+        """One line, e.g.
+        'exact_match: A 0.620 vs B 0.480, A-B +0.140 [+0.080, +0.200]; A better on 70, B on 14, 316 ties'."""
         low, high = self.interval
-        return (f"{self.metric}: A {self.a:.3f} vs B {self.b:.3f}, A-B {self.difference:+.3f} [{low:+.3f}, {high:+.3f}]; "
-                f"A better on {self.a_wins}, B on {self.b_wins}, {self.ties} ties")
+        return (f"{self.metric}: A {self.a:.3f} vs B {self.b:.3f}, A-B {self.difference:+.3f} [{low:+.3f}, "
+                f"{high:+.3f}]; A better on {self.a_wins}, B on {self.b_wins}, {self.ties} ties")
 
 
 def compare(report_a: Report, report_b: Report, *, metric: str = "exact_match", n_boot: int = 1000, alpha: float = 0.05,
             seed: int = 0) -> Comparison:
-    """Paired comparison of two reports on the same items: per-item differences, a paired bootstrap interval, wins. Lesson 07."""
+    """Paired comparison of two reports on the same items: per-item differences, a paired bootstrap interval, wins.
+    Lesson 07."""
     if metric not in PER_ITEM_METRICS:
         raise ValueError(f"{metric!r} cannot be compared item by item; choose one of: {', '.join(PER_ITEM_METRICS)} "
                          "(category_macro_f1 is a property of the whole set, not of one item)")
@@ -183,13 +191,13 @@ def compare(report_a: Report, report_b: Report, *, metric: str = "exact_match", 
         raise ValueError(f"report A has {len(report_a.items)} items and report B {len(report_b.items)}; "
                          "a paired comparison needs both systems scored on the same items in the same order")
     if report_a.golds and report_b.golds:
-        for i, (gold_a, gold_b) in enumerate(zip(report_a.golds, report_b.golds)):
+        for i, (gold_a, gold_b) in enumerate(zip(report_a.golds, report_b.golds, strict=True)):
             if gold_a != gold_b:
                 raise ValueError(f"item {i} has different gold labels in the two reports ({gold_a} vs {gold_b}); "
                                  "score both systems on the same rows in the same order")
     a = [item.value(metric) for item in report_a.items]
     b = [item.value(metric) for item in report_b.items]
-    differences = [x - y for x, y in zip(a, b)]
+    differences = [x - y for x, y in zip(a, b, strict=True)]
     # the same resampled items for both systems: that is what makes the interval "paired"
     interval = bootstrap_ci(lambda idx: sum(differences[i] for i in idx) / len(idx), len(differences),
                             n_boot=n_boot, alpha=alpha, seed=seed)
@@ -208,10 +216,8 @@ def prompts_of(rows: Sequence[dict]) -> list[list[dict]]:
     return [[m for m in row["messages"] if m["role"] != "assistant"] for row in rows]
 
 
-def evaluate(model, tokenizer, rows: Sequence[dict], *, batch_size: int = GENERATION_BATCH_SIZE, max_new_tokens: int = 96,
-             n_boot: int = 1000) -> Report:
+def evaluate(model, tokenizer, rows: Sequence[dict], *, batch_size: int = GENERATION_BATCH_SIZE,
+             max_new_tokens: int = 96, n_boot: int = 1000) -> Report:
     """Greedy answers of `model` to ticket rows (e.g. the gold set), scored with intervals."""
-    from course_lib.chat import generate
-
     answers = generate(model, tokenizer, prompts_of(rows), max_new_tokens=max_new_tokens, batch_size=batch_size)
     return score_answers(answers, gold_labels(rows), n_boot=n_boot)

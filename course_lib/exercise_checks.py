@@ -4,7 +4,8 @@ A check cell calls one `check_*` function with the learner's function. The check
 compares the result with the course's own implementation (the one the lesson uses), and raises
 `ExerciseCheckFailed` with a message that names the input, what came out, what should have come out, and a hint.
 An exercise left as generated (its body is `raise NotImplementedError()`) fails here, at its own check cell,
-with the hint of that exercise. On success a check prints one line; the points are in the check cell's nbgrader metadata.
+with the hint of that exercise. On success a check prints one line; the points are in the check cell's nbgrader
+metadata.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
+
+from course_lib.evaluation import bootstrap_ci
+from course_lib.jsonl import read_jsonl
+from course_lib.judging import agreement, load_judgements
+from course_lib.paths import data_path
 
 IGNORE_INDEX = -100  # the label of a token the loss skips (lesson 03)
 
@@ -91,9 +97,6 @@ def close(got, want, *, atol: float = 1e-5) -> bool:
 
 def mask_conversations() -> list[list[dict]]:
     """Conversations for the label-mask check: two training rows and one with two assistant turns."""
-    from course_lib.jsonl import read_jsonl
-    from course_lib.paths import data_path
-
     rows = []
     for _, row in read_jsonl(data_path("tickets", "train_curated.jsonl")):
         rows.append(row["messages"])
@@ -111,7 +114,7 @@ def check_label_mask(label_mask: Callable, tokenizer) -> None:
         encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
                                                 return_assistant_tokens_mask=True)
         ids, keep = list(encoded["input_ids"]), list(encoded["assistant_masks"])
-        want = [t if m else IGNORE_INDEX for t, m in zip(ids, keep)]
+        want = [t if m else IGNORE_INDEX for t, m in zip(ids, keep, strict=True)]
         got = as_list(call(exercise, label_mask, list(ids), tokenizer,
                            hint="find each '<|im_start|>assistant\\n', keep the labels after it up to and including "
                                 "the '<|im_end|>' that closes the turn, and set every other label to -100."),
@@ -119,9 +122,12 @@ def check_label_mask(label_mask: Callable, tokenizer) -> None:
         if len(got) != len(ids):
             fail(exercise, f"conversation {row} has {len(ids)} tokens but your labels have {len(got)}",
                  "return one label per input token: the same list with the skipped positions set to -100.")
-        prompt_kept = [i for i, (g, w) in enumerate(zip(got, want)) if w == IGNORE_INDEX and g != IGNORE_INDEX]
-        answer_lost = [i for i, (g, w) in enumerate(zip(got, want)) if w != IGNORE_INDEX and g == IGNORE_INDEX]
-        changed = [i for i, (g, w) in enumerate(zip(got, want)) if w != IGNORE_INDEX and g not in (w, IGNORE_INDEX)]
+        prompt_kept = [i for i, (g, w) in enumerate(zip(got, want, strict=True))
+                       if w == IGNORE_INDEX and g != IGNORE_INDEX]
+        answer_lost = [i for i, (g, w) in enumerate(zip(got, want, strict=True))
+                       if w != IGNORE_INDEX and g == IGNORE_INDEX]
+        changed = [i for i, (g, w) in enumerate(zip(got, want, strict=True))
+                   if w != IGNORE_INDEX and g not in (w, IGNORE_INDEX)]
         if prompt_kept:
             fail(exercise, f"in conversation {row} your mask keeps {len(prompt_kept)} prompt token"
                            f"{'s' if len(prompt_kept) != 1 else ''}: positions {spans(prompt_kept)} should be -100",
@@ -148,7 +154,8 @@ def reference_loss(logits, labels):
 
 
 def check_shifted_loss(shifted_loss: Callable) -> None:
-    """Lesson 03: `shifted_loss(logits, labels)` is the mean next-token cross-entropy over the labels that are not -100."""
+    """Lesson 03: `shifted_loss(logits, labels)` is the mean next-token cross-entropy over the labels
+    that are not -100."""
     import torch
     import torch.nn.functional as F
 
@@ -290,7 +297,8 @@ def check_dpo_loss(dpo_loss: Callable) -> None:
         no_beta = -torch.nn.functional.logsigmoid((cases[0] - cases[2]) - (cases[1] - cases[3]))
         if close(got, swapped):
             fail(exercise, f"at beta={beta} your loss is small where the rejected answer gained more",
-                 "the margin is chosen minus rejected: (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected).")
+                 "the margin is chosen minus rejected: "
+                 "(policy_chosen - ref_chosen) - (policy_rejected - ref_rejected).")
         if close(got, no_beta):
             fail(exercise, f"at beta={beta} your loss does not change with beta",
                  "multiply the margin by beta inside the logsigmoid.")
@@ -348,12 +356,11 @@ def gold_correct(seed: int = 7, n: int = 200, rate: float = 0.62) -> list[int]:
 
 def check_bootstrap_interval(bootstrap_interval: Callable) -> None:
     """Lesson 07: `bootstrap_interval(correct, n_boot, alpha, seed)` is the percentile bootstrap of the mean."""
-    from course_lib.evaluation import bootstrap_ci
-
     exercise = "bootstrap_interval"
     for seed, n in ((0, 200), (1, 40)):
         correct = gold_correct(seed=seed + 7, n=n)
-        want = bootstrap_ci(lambda idx: sum(correct[i] for i in idx) / len(idx), n, n_boot=1000, alpha=0.05, seed=seed)
+        want = bootstrap_ci(lambda idx, correct=correct: sum(correct[i] for i in idx) / len(idx), n, n_boot=1000,
+                            alpha=0.05, seed=seed)
         got = call(exercise, bootstrap_interval, list(correct), 1000, 0.05, seed,
                    hint="draws = np.random.default_rng(seed).integers(0, n, size=(n_boot, n)); the mean of each row; "
                         "sort them and take positions int(alpha/2 * n_boot) and int((1 - alpha/2) * n_boot).")
@@ -378,8 +385,6 @@ def check_bootstrap_interval(bootstrap_interval: Callable) -> None:
 
 def kappa_cases() -> list[tuple[list, list]]:
     """Label pairs for the kappa check: people against a judge on the shipped judgements, and hand-made cases."""
-    from course_lib.judging import load_judgements
-
     rows = load_judgements()
     human = [r["verdict"] for r in rows]
     contrarian = ["bad" if h == "good" else "good" for h in human]
@@ -390,8 +395,6 @@ def kappa_cases() -> list[tuple[list, list]]:
 
 def score_cases() -> list[tuple[list, list]]:
     """Pairs of 1-5 scores: people's scores on the shipped judgements against two made-up judges."""
-    from course_lib.judging import load_judgements
-
     scores = [r["score"] for r in load_judgements()]
     lenient = [min(5, s + 1) for s in scores]
     middling = [3 if i % 3 else s for i, s in enumerate(scores)]
@@ -400,7 +403,6 @@ def score_cases() -> list[tuple[list, list]]:
 
 def check_cohen_kappa(cohen_kappa: Callable, labels: str = "verdicts") -> None:
     """Lesson 07: `cohen_kappa(first, second)` is agreement beyond chance, on good/bad verdicts or on 1-5 scores."""
-    from course_lib.judging import agreement
     from course_lib.judging import cohen_kappa as reference
 
     exercise = "cohen_kappa"
@@ -426,12 +428,10 @@ def check_cohen_kappa(cohen_kappa: Callable, labels: str = "verdicts") -> None:
 
 def check_paired_interval(paired_interval: Callable) -> None:
     """Lesson 07: `paired_interval(a, b, n_boot, seed)` is the paired bootstrap interval of mean(a) - mean(b)."""
-    from course_lib.evaluation import bootstrap_ci
-
     exercise = "paired_interval"
     a = gold_correct(seed=11, rate=0.62)
     b = [x if i % 5 else 1 - x for i, x in enumerate(a)]  # B answers like A except on every fifth ticket
-    differences = [x - y for x, y in zip(a, b)]
+    differences = [x - y for x, y in zip(a, b, strict=True)]
     want = bootstrap_ci(lambda idx: sum(differences[i] for i in idx) / len(idx), len(a), n_boot=1000, seed=0)
     got = call(exercise, paired_interval, list(a), list(b), 1000, 0,
                hint="the per-ticket differences a[i] - b[i], then the percentile bootstrap of their mean, with the "
@@ -576,13 +576,15 @@ def check_lora_forward(lora_forward: Callable) -> None:
         got = call(exercise, lora_forward, x.clone(), weight, bias, A, B, model.alpha,
                    hint="y = x @ weight.T + bias + (alpha / r) * (x @ A.T @ B.T), where r = A.shape[0].")
     if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-        fail(exercise, f"expected a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', type(got).__name__)}",
+        fail(exercise,
+             f"expected a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', type(got).__name__)}",
              "A is r x in and B is out x r: x @ A.T has r columns, then @ B.T has out columns.")
     if close(got, want):
         return passed(exercise, "the output of a rank-4 layer matches peft's")
     base = x @ weight.T + bias
     if close(got, base):
-        fail(exercise, "your output is the frozen layer's alone", "add the low-rank update (alpha / r) * x @ A.T @ B.T.")
+        fail(exercise, "your output is the frozen layer's alone",
+             "add the low-rank update (alpha / r) * x @ A.T @ B.T.")
     if close(got, base + model.alpha * (x @ A.T @ B.T)):
         fail(exercise, f"your update is scaled by alpha = {model.alpha:g}", "scale it by alpha / r (here 8 / 4 = 2).")
     fail(exercise, f"your output differs from peft's by up to {(got - want).abs().max():.3g}",
@@ -676,14 +678,15 @@ def check_quantize_nf4(quantize_nf4: Callable) -> None:
     codes = torch.as_tensor(codes).flatten().long()
     want = bnb_codes(packed).long()
     if codes.numel() != want.numel():
-        fail(exercise, f"expected one code per weight ({want.numel()}), got {codes.numel()}", "return codes for every weight.")
+        fail(exercise, f"expected one code per weight ({want.numel()}), got {codes.numel()}",
+             "return codes for every weight.")
     wrong = (codes != want).nonzero().flatten().tolist()
     if len(wrong) > 2:  # a weight exactly at a midpoint may round either way
         example = wrong[0]
         scaled = (w.flatten()[example] / state.absmax[example // block]).item()
         fail(exercise, f"{len(wrong)} of {want.numel()} codes differ from bitsandbytes'; weight {example} scales to "
-                       f"{scaled:+.4f}, whose nearest level is {int(want[example])} ({levels[int(want[example])]:+.4f}), "
-                       f"you gave {int(codes[example])}",
+                       f"{scaled:+.4f}, whose nearest level is {int(want[example])} "
+                       f"({levels[int(want[example])]:+.4f}), you gave {int(codes[example])}",
              "scale by the block's absmax first, then pick the nearest of the 16 levels "
              "(torch.bucketize against the midpoints between levels does that).")
     return passed(exercise, f"{want.numel()} codes and {absmax.numel()} block scales match bitsandbytes")
@@ -745,8 +748,6 @@ def pool_rows() -> dict[int, dict]:
     """The raw pool's rows that parse, by line number, with their user message as "text"."""
     import json
 
-    from course_lib.paths import data_path
-
     rows = {}
     with open(data_path("tickets", "raw_pool.jsonl"), encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
@@ -760,7 +761,6 @@ def pool_rows() -> dict[int, dict]:
 
 def planted(kind: str) -> list[dict]:
     from course_lib.curation.score import load_defects
-    from course_lib.paths import data_path
 
     return [d for d in load_defects(data_path("tickets", "raw_pool_defects.jsonl")) if d["kind"] == kind]
 
@@ -768,7 +768,6 @@ def planted(kind: str) -> list[dict]:
 def duplicate_sample(n_pairs: int = 30, n_clean: int = 60):
     """Texts holding `n_pairs` planted near-duplicate pairs and `n_clean` rows with no planted defect."""
     from course_lib.curation.score import load_defects
-    from course_lib.paths import data_path
 
     rows = pool_rows()
     defective = {d["line"] for d in load_defects(data_path("tickets", "raw_pool_defects.jsonl"))}
@@ -822,8 +821,9 @@ def check_near_duplicates(near_duplicates: Callable) -> None:
              "is inclusive (>=).")
     if extra:
         i, j = extra[0]
-        fail(exercise, f"precision {precision:.2f}: {len(extra)} of your {len(found)} pairs are not planted duplicates, "
-                       f"e.g. raw-pool lines {lines[i]} and {lines[j]}",
+        fail(exercise,
+             f"precision {precision:.2f}: {len(extra)} of your {len(found)} pairs are not planted duplicates, "
+             f"e.g. raw-pool lines {lines[i]} and {lines[j]}",
              "distinct tickets are below 0.6 similar; a pair of an index with itself is not a duplicate.")
     return passed(exercise, f"precision and recall 1.00 on {len(truth)} planted near duplicates among {len(texts)} "
                             "tickets")

@@ -54,7 +54,8 @@ def messages_to_alpaca(row: dict) -> dict:
     messages = row.get("messages")
     roles = [m.get("role") for m in messages] if isinstance(messages, list) else None
     if roles not in (["user", "assistant"], ["system", "user", "assistant"]):
-        raise FormatError(f"the Alpaca format holds one exchange (optional system, user, assistant); this row has roles {roles}")
+        raise FormatError("the Alpaca format holds one exchange (optional system, user, assistant); this row has "
+                          f"roles {roles}")
     system = messages[0]["content"] if roles[0] == "system" else None
     rest = {k: v for k, v in row.items() if k != "messages"}
     out = {**rest, "instruction": messages[-2]["content"], "input": "", "output": messages[-1]["content"]}

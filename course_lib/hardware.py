@@ -16,7 +16,7 @@ class Hardware:
     ram_gb: float | None  # total system memory, in GB
 
     @classmethod
-    def detect(cls) -> "Hardware":
+    def detect(cls) -> Hardware:
         """Read the hardware of this machine through torch and the operating system."""
         import torch
 

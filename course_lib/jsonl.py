@@ -25,7 +25,8 @@ def read_jsonl(path: Path | str, error: type[Exception] = ValueError) -> Iterato
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise error(f"{where}: not valid JSON ({err.msg}, column {err.colno}). Fix or remove the line.") from None
+                raise error(f"{where}: not valid JSON ({err.msg}, column {err.colno}). "
+                            "Fix or remove the line.") from None
             yield where, row
 
 
@@ -34,5 +35,6 @@ def write_jsonl(rows: list, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for row in rows:
-            f.write((row if isinstance(row, str) else json.dumps(row, ensure_ascii=False, separators=(",", ":"))) + "\n")
+            f.write((row if isinstance(row, str) else json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+                    + "\n")
 

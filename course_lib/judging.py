@@ -24,7 +24,6 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -33,10 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_lib.chat import GENERATION_BATCH_SIZE
+from course_lib.chat import GENERATION_BATCH_SIZE, generate, prompt_text
 from course_lib.checks import whole_number
 from course_lib.jsonl import read_jsonl
 from course_lib.paths import data_path
+from course_lib.tickets import task_instructions
 
 UNPARSED = "unparsed"  # recorded instead of a score when a reply cannot be read
 
@@ -61,8 +61,6 @@ TASK = ("You grade answers to a support-ticket triage task. A good answer is exa
 
 
 def _system(instruction: str, task_rules: bool) -> str:
-    from course_lib.tickets import task_instructions
-
     parts = [TASK]
     if task_rules:  # the allowed values and the priority rules: long, for judges with a large context
         parts.append("The rules the answer must follow:\n" + task_instructions())
@@ -73,7 +71,8 @@ def _system(instruction: str, task_rules: bool) -> str:
 
 def rubric_messages(message: str, answer: str, *, task_rules: bool = False) -> list[dict]:
     """The conversation that asks a judge to score one answer from 1 to 5 by the rubric. Lesson 07."""
-    system = _system('Reply with one JSON object and nothing else: {"score": N}, N a whole number from 1 to 5.', task_rules)
+    system = _system('Reply with one JSON object and nothing else: {"score": N}, N a whole number from 1 to 5.',
+                     task_rules)
     user = f"Customer message:\n{message}\n\nAnswer to grade:\n{answer}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -89,7 +88,8 @@ def pairwise_messages(message: str, first: str, second: str, *, task_rules: bool
 # ---------------------------------------------------------------------------------------------------------
 # 2) Reading replies
 
-_FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*)\n[ \t]*```|```(?:json)?[ \t]*(\{.*\})[ \t]*```", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*)\n[ \t]*```|```(?:json)?[ \t]*(\{.*\})[ \t]*```",
+                    re.DOTALL | re.IGNORECASE)
 
 
 class _RepeatedKey(ValueError):
@@ -157,7 +157,8 @@ class Judge:
 
 
 class LocalJudge(Judge):
-    """A transformers model in this process as the judge: greedy replies through `course_lib.chat.generate`. Lesson 07."""
+    """A transformers model in this process as the judge: greedy replies through `course_lib.chat.generate`.
+    Lesson 07."""
 
     def __init__(self, model, tokenizer, *, max_new_tokens: int = 32, batch_size: int = GENERATION_BATCH_SIZE):
         self.model = model
@@ -175,12 +176,11 @@ class LocalJudge(Judge):
 
     def complete_all(self, conversations: Sequence[Sequence[dict]]) -> list[str]:
         """Greedy replies to many conversations, generated in batches; a prompt too long for the model is an error."""
-        from course_lib.chat import generate, prompt_text
-
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if limit:
             for i, messages in enumerate(conversations):
-                length = len(self.tokenizer(prompt_text(self.tokenizer, messages), add_special_tokens=False)["input_ids"])
+                length = len(self.tokenizer(prompt_text(self.tokenizer, messages),
+                                            add_special_tokens=False)["input_ids"])
                 if length + self.max_new_tokens > limit:
                     raise ValueError(
                         f"conversation {i} has {length} prompt tokens; with max_new_tokens={self.max_new_tokens} it "
@@ -243,7 +243,8 @@ class EndpointJudge(Judge):
             raise ValueError(f"base URL for host {parts.hostname!r} carries credentials; remove them from the URL "
                              f"and put the API key in the {api_key_env} environment variable instead")
         if retries < 0 or timeout <= 0:
-            raise ValueError(f"retries must be 0 or more and timeout positive (got retries={retries}, timeout={timeout})")
+            raise ValueError(f"retries must be 0 or more and timeout positive (got retries={retries}, "
+                             f"timeout={timeout})")
         whole_number("max_tokens", max_tokens, "Pass the longest reply in tokens, e.g. max_tokens=64; a JSON verdict "
                                                "needs few.")
         self.base_url = url.rstrip("/")
@@ -288,7 +289,8 @@ class EndpointJudge(Judge):
         return content
 
     def _post(self, data: bytes) -> str:
-        """POST `data` to the endpoint; retry time-outs, lost connections, 429 and 5xx; raise EndpointError otherwise."""
+        """POST `data` to the endpoint; retry time-outs, lost connections, 429 and 5xx;
+        raise EndpointError otherwise."""
         key = self._key()
         parts = urllib.parse.urlsplit(self.url)
         if key and parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -313,7 +315,8 @@ class EndpointJudge(Judge):
                     raise self._error(
                         f"{self.url} answered HTTP {err.code}, a redirect to {target}. The judge follows no redirect, "
                         "so that the API key goes only to the address you configured: set base_url (or "
-                        f"{self.base_url_env}) to the final address directly, the part before /chat/completions.") from None
+                        f"{self.base_url_env}) to the final address directly, the part before "
+                        "/chat/completions.") from None
                 detail = err.read(300).decode("utf-8", errors="replace").strip()
                 if err.code == 429 or err.code >= 500:  # rate limits and server errors are worth another try
                     last = f"HTTP {err.code}: {detail}"
@@ -322,10 +325,10 @@ class EndpointJudge(Judge):
                         404: "Check the base URL (it usually ends in /v1)"}.get(
                     err.code, f"Check the request, e.g. that the server knows the model {self.model!r}")
                 raise self._error(f"{self.url} answered HTTP {err.code}: {detail}. {hint}.") from None
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 last = f"no reply within {self.timeout} s (time-out)"
             except urllib.error.URLError as err:
-                if isinstance(err.reason, (TimeoutError, socket.timeout)):
+                if isinstance(err.reason, TimeoutError):
                     last = f"no reply within {self.timeout} s (time-out)"
                 else:
                     last = f"could not connect ({err.reason})"
@@ -378,7 +381,7 @@ class PairJudgement:
 def judge_scores(judge: Judge, items: Sequence[dict], *, task_rules: bool = False) -> list[ScoreJudgement]:
     """The judge's rubric score of each item (a dict with "id", "message", "answer"). Lesson 07."""
     replies = judge.complete_all([rubric_messages(it["message"], it["answer"], task_rules=task_rules) for it in items])
-    return [ScoreJudgement(id=it["id"], reply=r, score=parse_score(r)) for it, r in zip(items, replies)]
+    return [ScoreJudgement(id=it["id"], reply=r, score=parse_score(r)) for it, r in zip(items, replies, strict=True)]
 
 
 def judge_pairs(judge: Judge, pairs: Sequence[dict], *, task_rules: bool = False) -> list[PairJudgement]:
@@ -405,7 +408,8 @@ JUDGEMENT_FIELDS = {"id": str, "pair": str, "message": str, "answer": str, "scor
 
 
 def load_judgements(path: Path | str | None = None) -> list[dict]:
-    """The human-labelled answers of `data/tickets/judgements.jsonl`; a bad row raises ValueError naming line and field. Lesson 07."""
+    """The human-labelled answers of `data/tickets/judgements.jsonl`; a bad row raises ValueError naming line and field.
+    Lesson 07."""
     rows = []
     for where, row in read_jsonl(path if path is not None else data_path("tickets", "judgements.jsonl")):
         if not isinstance(row, dict):
@@ -423,7 +427,8 @@ def load_judgements(path: Path | str | None = None) -> list[dict]:
 
 
 def judgement_pairs(rows: Sequence[dict]) -> list[dict]:
-    """The rows grouped into pairs: id, message, answers a and b, and the human preference ("a", "b" or "tie"). Lesson 07."""
+    """The rows grouped into pairs: id, message, answers a and b, and the human preference ("a", "b" or "tie").
+    Lesson 07."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row["pair"], []).append(row)
@@ -442,8 +447,9 @@ def judgement_pairs(rows: Sequence[dict]) -> list[dict]:
 def agreement(first: Sequence, second: Sequence) -> float:
     """Share of items on which two raters give the same label. Lesson 07."""
     if len(first) != len(second) or not first:
-        raise ValueError(f"agreement needs two equally long, non-empty lists of labels (got {len(first)} and {len(second)})")
-    return sum(x == y for x, y in zip(first, second)) / len(first)
+        raise ValueError(f"agreement needs two equally long, non-empty lists of labels (got {len(first)} and "
+                         f"{len(second)})")
+    return sum(x == y for x, y in zip(first, second, strict=True)) / len(first)
 
 
 def cohen_kappa(first: Sequence, second: Sequence) -> float:
@@ -458,7 +464,8 @@ def cohen_kappa(first: Sequence, second: Sequence) -> float:
 
 
 def position_consistency(pairs: Sequence[PairJudgement]) -> float:
-    """Share of read pairs whose verdict survives swapping the answers' positions (nan when none was read). Lesson 07."""
+    """Share of read pairs whose verdict survives swapping the answers' positions (nan when none was read).
+    Lesson 07."""
     parsed = [p for p in pairs if p.parsed]
     return sum(p.consistent for p in parsed) / len(parsed) if parsed else float("nan")
 
@@ -499,18 +506,20 @@ def calibrate(judge: Judge, rows: Sequence[dict], *, task_rules: bool = False) -
     """Score every row and compare every pair with `judge`, and measure agreement with the human labels. Lesson 07."""
     nan = float("nan")
     scores = judge_scores(judge, rows, task_rules=task_rules)
-    read = [(s.score, row["score"]) for s, row in zip(scores, rows) if s.score != UNPARSED]
+    read = [(s.score, row["score"]) for s, row in zip(scores, rows, strict=True) if s.score != UNPARSED]
     judge_read, human_read = [j for j, _ in read], [h for _, h in read]
     pairs = judgement_pairs(rows)
     verdicts = judge_pairs(judge, pairs, task_rules=task_rules)
-    read_pairs = [(v, p["human"]) for v, p in zip(verdicts, pairs) if v.parsed]
+    read_pairs = [(v, p["human"]) for v, p in zip(verdicts, pairs, strict=True) if v.parsed]
     return Calibration(
         n_items=len(rows),
         unparsed_scores=len(rows) - len(read),
         score_agreement=agreement(judge_read, human_read) if read else nan,
         within_one=sum(abs(j - h) <= 1 for j, h in read) / len(read) if read else nan,
-        verdict_agreement=agreement([_verdict(j) for j in judge_read], [_verdict(h) for h in human_read]) if read else nan,
-        verdict_kappa=cohen_kappa([_verdict(j) for j in judge_read], [_verdict(h) for h in human_read]) if read else nan,
+        verdict_agreement=agreement([_verdict(j) for j in judge_read],
+                                    [_verdict(h) for h in human_read]) if read else nan,
+        verdict_kappa=cohen_kappa([_verdict(j) for j in judge_read],
+                                  [_verdict(h) for h in human_read]) if read else nan,
         n_pairs=len(pairs),
         unparsed_pairs=len(pairs) - len(read_pairs),
         position_consistency=position_consistency(verdicts),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from course_lib.chat import CHATML_TEMPLATE, EOS, GENERATION_MARKER, START
 from course_lib.profiles import Profile
 
 REBUILD_COMMAND = "python -m course_lib.tinymodel build"
@@ -61,7 +62,8 @@ def load_local_model(folder: Path | str, dtype: str = "float32"):
         )
     except Exception as err:
         raise ModelFileError(
-            f"The model in {folder} (config.json, model.safetensors) cannot be loaded: {err}. Rebuild it with `{REBUILD_COMMAND}`."
+            f"The model in {folder} (config.json, model.safetensors) cannot be loaded: {err}. Rebuild it with "
+            f"`{REBUILD_COMMAND}`."
         ) from None
     model.eval()
     return model, tokenizer
@@ -81,8 +83,6 @@ def prepare_tokenizer(tokenizer) -> list[str]:
     3) a chat template with `{% generation %}` markers, for assistant-only loss: models that speak ChatML get the
        course's CHATML_TEMPLATE. Anything else is left for `training.preflight` to report with its fix.
     """
-    from course_lib.chat import CHATML_TEMPLATE, EOS, GENERATION_MARKER, START
-
     changes = []
     if tokenizer.padding_side != "left":
         tokenizer.padding_side = "left"

@@ -56,7 +56,8 @@ def first_code_cell(nb: dict) -> dict | None:
 
 
 def problems(path: Path) -> list[str]:
-    """What is wrong with a committed notebook: outputs, execution counts, widget state, a wrong badge or install cell."""
+    """What is wrong with a committed notebook: outputs, execution counts, widget state,
+    a wrong badge or install cell."""
     name = relative_name(path)
     nb = read(path)
     found = []
@@ -72,7 +73,8 @@ def problems(path: Path) -> list[str]:
     cells = nb.get("cells", [])
     badges = BADGE_LINE.findall(source(cells[0])) if cells and cells[0].get("cell_type") == "markdown" else []
     if badges != [badge_url(name)]:
-        found.append(f"{name}: the first cell's Colab badge should point at {badge_url(name)}, found {badges or 'none'}")
+        found.append(f"{name}: the first cell's Colab badge should point at {badge_url(name)}, "
+                     f"found {badges or 'none'}")
     first = first_code_cell(nb)
     if first is None or source(first) != colab_install_cell(name):
         found.append(f"{name}: the first code cell is not the Colab install cell from course_lib/colab.py")

@@ -60,7 +60,8 @@ def fake_pii(kind: str, rng: random.Random) -> str:
     name = rng.choice(NAMES).lower()
     if kind == "EMAIL":
         sep = rng.choice([".", "_", ""])
-        return f"{name}{sep}{rng.choice(['smith', 'lopez', 'kim', 'novak', 'okafor'])}{rng.randrange(100)}@{rng.choice(DOMAINS)}"
+        return (f"{name}{sep}{rng.choice(['smith', 'lopez', 'kim', 'novak', 'okafor'])}"
+                f"{rng.randrange(100)}@{rng.choice(DOMAINS)}")
     if kind == "PHONE":
         formats = ["+1 {a} {b} {c}", "({a}) {b}-{c}", "{a}-{b}-{c}", "{a}.{b}.{c}", "+44 20 {b} {c}", "0049 30 {b}{c}"]
         a, b, c = rng.randrange(200, 999), rng.randrange(200, 999), rng.randrange(1000, 9999)

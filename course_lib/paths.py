@@ -19,7 +19,8 @@ def _is_course_root(folder: Path) -> bool:
 
 
 def course_root() -> Path:
-    """The course's top folder: `$COURSE_ROOT`, else the checkout this package lives in, else a parent of the current folder."""
+    """The course's top folder: `$COURSE_ROOT`, else the checkout this package lives in,
+    else a parent of the current folder."""
     override = os.environ.get(ROOT_ENV_VAR)
     if override:
         root = Path(override).expanduser().resolve()

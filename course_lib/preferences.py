@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 
+from course_lib.curation.pii import find_pii
 from course_lib.noise import PII_SENTENCES, PROSE_AFTER, PROSE_BEFORE, break_json, fake_pii, wrong_label
 from course_lib.tickets import SUMMARY_MAX_CHARS, format_answer
 
@@ -61,7 +62,8 @@ def check_preference_row(row: object, where: str) -> None:
             raise PreferenceError(f"{where}: field {key!r} is empty; fill it in or drop the row")
         texts[key] = text
     if texts["chosen"].strip() == texts["rejected"].strip():
-        raise PreferenceError(f"{where}: 'chosen' and 'rejected' are identical, so the pair teaches nothing; drop the row")
+        raise PreferenceError(f"{where}: 'chosen' and 'rejected' are identical, so the pair teaches nothing; drop the "
+                              "row")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -77,8 +79,6 @@ def answer_faults(answer: str) -> list[str]:
     an e-mail address, phone, card number or street address anywhere in it; verbose: a summary over the limit.
     A wrong field needs the right label, so it is left to the gold-set metrics.
     """
-    from course_lib.curation.pii import find_pii
-
     text = answer.strip()
     start, end = text.find("{"), text.rfind("}")
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from course_lib import tickets
 from course_lib.chat import generate_ids
 from course_lib.jsonl import read_jsonl
+from course_lib.models import load_local_model
 from course_lib.paths import data_path
 
 # Default number of items per ability; the model card reports the full sets (limit=None).
@@ -96,8 +97,6 @@ def perplexity(model, tokenizer, texts: list[str], batch_size: int = 16) -> floa
 
 def _load(model, tokenizer):
     if isinstance(model, (str, Path)):
-        from course_lib.models import load_local_model
-
         return load_local_model(Path(model))
     if tokenizer is None:
         from transformers import AutoTokenizer
@@ -130,12 +129,13 @@ def probe(
     verdicts: dict[str, list[bool]] = {}
     records = []
     ended = []
-    for conversation, (ability, expected), (ids, eos) in zip(conversations, keys, outputs):
+    for conversation, (ability, expected), (ids, eos) in zip(conversations, keys, outputs, strict=True):
         answer = tokenizer.decode(ids, skip_special_tokens=True)
         ok = score(ability, answer, expected)
         verdicts.setdefault(ability, []).append(ok)
         ended.append(eos)
-        records.append({"ability": ability, "question": conversation[-1]["content"], "answer": answer, "correct": ok, "eos": eos})
+        records.append({"ability": ability, "question": conversation[-1]["content"], "answer": answer, "correct": ok,
+                        "eos": eos})
     heldout = prose[:limit] if limit else prose
     result = {
         "fact_qa": _mean(verdicts["fact_qa"]),

@@ -111,7 +111,8 @@ def recommend(ticked: Iterable[str]) -> Recommendation:
 
 
 class DecisionHelper(widgets.VBox):
-    """Checkboxes for the flags, and below them `recommend`'s answer with its reasons, redrawn on every click. Lesson 01.
+    """Checkboxes for the flags, and below them `recommend`'s answer with its reasons, redrawn on every click.
+    Lesson 01.
 
     The answer's plain text is also on `helper.text`, so the helper can be read (and tested) without a screen.
     """
@@ -204,7 +205,8 @@ class CostOption:
 
 def request_cost(*, input_tokens: float, output_tokens: float, input_per_million: float,
                  output_per_million: float) -> float:
-    """Dollars for one request: prompt tokens x input price + answer tokens x output price (prices per million tokens)."""
+    """Dollars for one request: prompt tokens x input price + answer tokens x output price
+    (prices per million tokens)."""
     return (input_tokens * input_per_million + output_tokens * output_per_million) / 1e6
 
 
@@ -216,7 +218,8 @@ def training_cost(*, gpu_hours: float, gpu_hour: float, other: float = 0.0) -> f
 def break_even(a: CostOption, b: CostOption, *, volume: float | None = None) -> float:
     """Requests after which the two options have cost the same, in closed form; inf when they never meet.
 
-    one_time_a + per_request_a * n = one_time_b + per_request_b * n  =>  n = (one_time_b - one_time_a) / (per_request_a - per_request_b)
+    one_time_a + per_request_a * n = one_time_b + per_request_b * n
+    =>  n = (one_time_b - one_time_a) / (per_request_a - per_request_b)
 
     With fixed monthly costs, each per_request is the one at `volume` requests a month (`CostOption.per_request_at`).
     """
@@ -230,7 +233,8 @@ def break_even(a: CostOption, b: CostOption, *, volume: float | None = None) -> 
 def break_even_volume(a: CostOption, b: CostOption) -> float:
     """Requests a month above which the one with the higher fixed monthly costs costs less a month; inf if never.
 
-    per_request_a * v + per_month_a = per_request_b * v + per_month_b  =>  v = (per_month_b - per_month_a) / (per_request_a - per_request_b)
+    per_request_a * v + per_month_a = per_request_b * v + per_month_b
+    =>  v = (per_month_b - per_month_a) / (per_request_a - per_request_b)
     One-time costs are left out: below this volume the option with the fixed costs never pays them back.
     """
     if a.per_request == b.per_request:
@@ -241,7 +245,8 @@ def break_even_volume(a: CostOption, b: CostOption) -> float:
 
 def plot_costs(options: Sequence[CostOption], *, reference: CostOption, max_requests: float | None = None,
                ax=None, title: str = "Cumulative cost", volume: float | None = None):
-    """Cumulative cost of each option against the number of requests; where each crosses `reference` is marked and in the legend.
+    """Cumulative cost of each option against the number of requests;
+    where each crosses `reference` is marked and in the legend.
 
     `volume` (requests a month) is needed when an option has fixed monthly costs.
     """
@@ -264,7 +269,8 @@ def plot_costs(options: Sequence[CostOption], *, reference: CostOption, max_requ
         n = crossings.get(option.name, math.inf)
         if option is not reference and math.isfinite(n):
             label += f"; break-even at {n:,.0f}"
-        ax.plot(xs, [option.cost(x, volume=volume) for x in xs], label=label, linewidth=2.5 if option is reference else 1.5)
+        ax.plot(xs, [option.cost(x, volume=volume) for x in xs], label=label,
+                linewidth=2.5 if option is reference else 1.5)
     for n in crossings.values():
         if math.isfinite(n) and 0 < n <= max_requests:
             ax.axvline(n, color="gray", linestyle=":", linewidth=1)

@@ -18,6 +18,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from course_lib.jsonl import read_jsonl
+
 # 1) The taxonomy: group -> leaf categories. A label is written "group/leaf", e.g. "billing/refund_request".
 TAXONOMY: dict[str, tuple[str, ...]] = {
     "billing": ("refund_request", "double_charge", "invoice_request", "cancel_subscription"),
@@ -84,7 +86,8 @@ BASE_PRIORITY: dict[str, str] = {
     "account/security_concern": "urgent",
 }
 # categories where a hardware product can show a safety hazard
-SAFETY_CATEGORIES = ("shipping/damaged_item", "technical/app_crash", "technical/slow_performance", "technical/connectivity")
+SAFETY_CATEGORIES = ("shipping/damaged_item", "technical/app_crash", "technical/slow_performance",
+                     "technical/connectivity")
 
 ORDER_ID_PATTERN = r"^ORD-[0-9]{6}$"
 SUMMARY_MAX_CHARS = 120
@@ -136,21 +139,36 @@ def task_instructions() -> str:
 # A support agent's typical plain-language reply per category. The tiny model read them in pretraining
 # (`course_lib.tinymodel.corpus`); lesson 01 reads which one a prompted answer echoes.
 AGENT_REPLIES: dict[str, str] = {
-    "billing/refund_request": "I have started the refund for your {p}. The money will be back on your card within five working days.",
-    "billing/double_charge": "I can see the second payment for your {p}. I have cancelled it, and it will disappear from your statement in a few days.",
-    "billing/invoice_request": "I have emailed you the invoice for your {p}. You can also download it from your orders page.",
-    "billing/cancel_subscription": "I have cancelled your {p}. It stays active until the end of the current billing period.",
-    "shipping/late_delivery": "I am sorry your {p} is late. I have asked the courier to look into it and will update you tomorrow.",
-    "shipping/damaged_item": "I am sorry your {p} arrived damaged. A replacement is on its way, and a free return label is in your inbox.",
-    "shipping/wrong_item": "I am sorry we sent the wrong item. The correct {p} ships today, and you can keep the other one until the courier picks it up.",
-    "shipping/change_address": "I have updated the delivery address for your {p}. You will get a new tracking email shortly.",
-    "technical/app_crash": "I am sorry the {p} keeps crashing. Please install the latest update; if it still crashes, send us a screenshot.",
-    "technical/login_problem": "I have reset the sign-in for your {p} account. Please use the link in the email we just sent you.",
-    "technical/slow_performance": "Please restart your {p} and close apps you are not using. If it is still slow, we can run a check together.",
-    "technical/connectivity": "Please turn Bluetooth and Wi-Fi off and on again, then forget and re-pair the {p}. That fixes most connection problems.",
-    "account/update_details": "I have updated the details on your {p} account. You will get a confirmation email in a minute.",
-    "account/delete_account": "I have started the deletion of your {p} account. All your data will be removed within 30 days.",
-    "account/security_concern": "I have locked your {p} account and signed out every device. Please set a new password with the link we sent you.",
+    "billing/refund_request": "I have started the refund for your {p}. The money will be back on your card within five "
+                              "working days.",
+    "billing/double_charge": "I can see the second payment for your {p}. I have cancelled it, and it will disappear "
+                             "from your statement in a few days.",
+    "billing/invoice_request": "I have emailed you the invoice for your {p}. You can also download it from your orders "
+                               "page.",
+    "billing/cancel_subscription": "I have cancelled your {p}. It stays active until the end of the current billing "
+                                   "period.",
+    "shipping/late_delivery": "I am sorry your {p} is late. I have asked the courier to look into it and will update "
+                              "you tomorrow.",
+    "shipping/damaged_item": "I am sorry your {p} arrived damaged. A replacement is on its way, and a free return "
+                             "label is in your inbox.",
+    "shipping/wrong_item": "I am sorry we sent the wrong item. The correct {p} ships today, and you can keep the other "
+                           "one until the courier picks it up.",
+    "shipping/change_address": "I have updated the delivery address for your {p}. You will get a new tracking email "
+                               "shortly.",
+    "technical/app_crash": "I am sorry the {p} keeps crashing. Please install the latest update; if it still crashes, "
+                           "send us a screenshot.",
+    "technical/login_problem": "I have reset the sign-in for your {p} account. Please use the link in the email we "
+                               "just sent you.",
+    "technical/slow_performance": "Please restart your {p} and close apps you are not using. If it is still slow, we "
+                                  "can run a check together.",
+    "technical/connectivity": "Please turn Bluetooth and Wi-Fi off and on again, then forget and re-pair the {p}. That "
+                              "fixes most connection problems.",
+    "account/update_details": "I have updated the details on your {p} account. You will get a confirmation email in a "
+                              "minute.",
+    "account/delete_account": "I have started the deletion of your {p} account. All your data will be removed within "
+                              "30 days.",
+    "account/security_concern": "I have locked your {p} account and signed out every device. Please set a new password "
+                                "with the link we sent you.",
 }
 
 
@@ -259,13 +277,12 @@ def without_system_prompt(rows: Sequence[dict]) -> list[dict]:
 
 def load_tickets(path: Path | str) -> list[dict]:
     """Read a ticket JSONL file, checking every row; a bad row raises TicketError naming file, line and field."""
-    from course_lib.jsonl import read_jsonl
-
     rows = []
     for where, row in read_jsonl(path, TicketError):
         messages = row.get("messages") if isinstance(row, dict) else None
         if not isinstance(messages, list) or not messages or messages[-1].get("role") != "assistant":
-            raise TicketError(f"{where}: field 'messages' must be a list of chat turns ending with the assistant's answer.")
+            raise TicketError(f"{where}: field 'messages' must be a list of chat turns ending with the assistant's "
+                              "answer.")
         data, problems = parse_answer(messages[-1].get("content", ""))
         if problems:
             raise TicketError(f"{where}: the assistant's answer is invalid: {'; '.join(problems)}.")

@@ -67,7 +67,8 @@ class TransformersServe:
     def _wait_until_healthy(self, deadline: float) -> None:
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"transformers serve exited with code {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError("transformers serve exited with code "
+                                   f"{self.process.returncode}:\n{self.log.read_text()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
                     if response.status == 200:
@@ -89,7 +90,7 @@ class TransformersServe:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format, *args):  # keep the test output quiet
         pass
@@ -152,7 +153,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _RedirectHandler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format, *args):
         pass

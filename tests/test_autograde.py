@@ -62,7 +62,8 @@ def graded(tmp_path_factory):
         save(folder, "complete", solution(path.name), path.name)
     save(folder, "blank", exercise())
     partial = exercise()
-    partial.cells[index_of(partial, "bootstrap_interval")] = solution().cells[index_of(solution(), "bootstrap_interval")]
+    partial.cells[index_of(partial, "bootstrap_interval")] = (
+        solution().cells[index_of(solution(), "bootstrap_interval")])
     save(folder, "partial", partial)
     raising = solution()
     raising.cells[index_of(raising, "cohen_kappa")].source = "def cohen_kappa(first, second):\n    return 1 / 0"

@@ -52,7 +52,8 @@ def test_zero_shot_prompt_is_what_the_rows_ask(gold):
 
 def test_few_shot_prompt_puts_examples_as_turns_between_system_and_question(train, gold):
     prompt = build_prompts(gold[:1], method="few_shot", k=3, train_rows=train)[0]
-    assert [m["role"] for m in prompt] == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert [m["role"] for m in prompt] == ["system", "user", "assistant", "user", "assistant", "user", "assistant",
+                                           "user"]
     assert prompt[0]["content"] == SYSTEM_PROMPT and prompt[-1]["content"] == user_message(gold[0])
     examples = fixed_examples(train, k=3)
     assert prompt[1:-1:2] == [{"role": "user", "content": user_message(r)} for r in examples]
@@ -101,7 +102,8 @@ def test_retrieval_finds_the_reworded_ticket_first(train, gold):
 
 
 def test_bad_method_or_missing_examples_say_what_to_pass(train, gold):
-    with pytest.raises(ValueError, match="method='rag' is not a baseline; use one of zero_shot, few_shot, retrieval_few_shot"):
+    with pytest.raises(ValueError,
+                       match="method='rag' is not a baseline; use one of zero_shot, few_shot, retrieval_few_shot"):
         build_prompts(gold, method="rag", k=2, train_rows=train)
     with pytest.raises(ValueError, match="method='rag' is not a baseline"):
         build_prompts(gold, method="rag")  # even with no examples asked for
@@ -113,16 +115,20 @@ def test_bad_method_or_missing_examples_say_what_to_pass(train, gold):
 
 def test_check_fits_names_the_ticket_and_max_shots_finds_the_largest_k(tiny, train, gold):
     _, tokenizer = tiny
-    lengths = {k: max(prompt_length(tokenizer, p) for p in build_prompts(gold, method="few_shot", k=k, train_rows=train))
+    lengths = {k: max(prompt_length(tokenizer, p)
+                      for p in build_prompts(gold, method="few_shot", k=k, train_rows=train))
                for k in (1, 2, 3)}
     assert lengths[1] < lengths[2] < lengths[3]
     context = lengths[2] + 50  # room for 50 new tokens after the longest 2-shot prompt, not after a 3-shot one
     prompts = build_prompts(gold, method="few_shot", k=3, train_rows=train)
-    with pytest.raises(PromptTooLongError, match=rf"prompt \d \(gold-000\d\) is \d+ tokens; with 50 tokens for the answer "
-                                                 rf"it needs \d+ positions, and the model has {context}. Use fewer examples"):
+    with pytest.raises(PromptTooLongError,
+                       match=rf"prompt \d \(gold-000\d\) is \d+ tokens; with 50 tokens for the answer "
+                             rf"it needs \d+ positions, and the model has {context}. Use fewer examples"):
         check_fits(tokenizer, prompts, context=context, max_new_tokens=50, names=[r["id"] for r in gold])
-    assert max_shots(tokenizer, gold, method="few_shot", context=context, k_max=5, max_new_tokens=50, train_rows=train) == 2
-    assert max_shots(tokenizer, gold, method="few_shot", context=lengths[1], k_max=5, max_new_tokens=50, train_rows=train) == 0
+    assert max_shots(tokenizer, gold, method="few_shot", context=context, k_max=5, max_new_tokens=50,
+                     train_rows=train) == 2
+    assert max_shots(tokenizer, gold, method="few_shot", context=lengths[1], k_max=5, max_new_tokens=50,
+                     train_rows=train) == 0
     fits = check_fits(tokenizer, build_prompts(gold, method="zero_shot"), context=context, max_new_tokens=50)
     assert len(fits) == len(gold) and all(n < lengths[1] for n in fits)
 
@@ -136,7 +142,8 @@ def test_run_baseline_on_the_tiny_model(tiny, train, gold):
     assert len(result.report.answers) == 4 and all(isinstance(a, str) for a in result.report.answers)
     assert result.seconds_per_request > 0 and result.batch_size == 4
     assert result.prompt_tokens == [prompt_length(tokenizer, p) for p in prompts]
-    assert result.report.metrics["json_valid"] == 0.0, "the tiny model has never seen the task; one example does not teach it"
+    assert result.report.metrics["json_valid"] == 0.0, ("the tiny model has never seen the task; "
+                                                         "one example does not teach it")
     assert result.line().startswith("retrieval ") and "json_valid 0.000 [0.000, 0.000]" in result.line()
     assert result.line().endswith("ms/request (batch 4)")
     too_long = build_prompts(rows, method="few_shot", k=8, train_rows=train)

@@ -44,7 +44,8 @@ def rule_model(prompts):
     for prompt in prompts:
         text = prompt[-1]["content"]
         lower = text.lower()
-        category = "billing/refund_request" if "refund" in lower else "technical/app_crash" if "crash" in lower else "shipping/late_delivery"
+        category = ("billing/refund_request" if "refund" in lower
+                    else "technical/app_crash" if "crash" in lower else "shipping/late_delivery")
         if "urgent" in lower:
             priority = "urgent"
         elif any(re.search(rf"\b{name}\b", text, re.IGNORECASE) for name in SWAP_NAMES):
@@ -60,7 +61,8 @@ def test_cases_change_only_what_their_test_is_about():
     rows = load_tickets(data_path("tickets", "gold_test.jsonl"))[:40]
     cases = build_cases(rows, seed=1)
     assert cases == build_cases(rows, seed=1), "the same seed builds the same cases"
-    named = [r for r in rows if re.search(r"\b(" + "|".join(NAMES) + r")\b", r["messages"][1]["content"], re.IGNORECASE)]
+    named = [r for r in rows if re.search(r"\b(" + "|".join(NAMES) + r")\b", r["messages"][1]["content"],
+                                          re.IGNORECASE)]
     by_test = {t: [c for c in cases if c.test == t] for t in ("name_swap", "pii_swap", "urgent_added")}
     assert [c.row_id for c in by_test["name_swap"]] == [r["id"] for r in named] and 0 < len(named) < len(rows)
     assert len(by_test["pii_swap"]) == len(by_test["urgent_added"]) == len(rows)
@@ -79,7 +81,8 @@ def test_cases_change_only_what_their_test_is_about():
             gold = next(r for r in rows if r["id"] == case.row_id)["messages"][1]["content"]
             assert set(gold.split()) <= set(before.split()) and set(gold.split()) <= set(after.split())
         if case.test == "urgent_added":
-            assert URGENT_SENTENCE in after and after.replace(URGENT_SENTENCE + " ", "").replace(" " + URGENT_SENTENCE, "") == before
+            assert URGENT_SENTENCE in after
+            assert after.replace(URGENT_SENTENCE + " ", "").replace(" " + URGENT_SENTENCE, "") == before
     with pytest.raises(ValueError, match="unknown test"):
         build_cases(rows, tests=["nmae_swap"])
 
@@ -87,7 +90,8 @@ def test_cases_change_only_what_their_test_is_about():
 def test_names_and_sentences_keep_the_message_readable():
     import random
 
-    assert swap_name("my app crashes. thanks, olivia", random.Random(0)) in {f"my app crashes. thanks, {n.lower()}" for n in SWAP_NAMES}
+    swapped = {f"my app crashes. thanks, {n.lower()}" for n in SWAP_NAMES}
+    assert swap_name("my app crashes. thanks, olivia", random.Random(0)) in swapped
     assert swap_name("No name in here, custom tomatoes", random.Random(0)) is None  # "tom" inside a word is not a name
     assert add_sentence("It broke. Thanks, Maria", "Call me on 555.") == "It broke. Call me on 555. Thanks, Maria"
     assert add_sentence("It broke.", "Call me on 555.") == "It broke. Call me on 555."
@@ -106,11 +110,13 @@ def test_the_rule_model_fails_the_planted_invariance_and_passes_the_rest():
     [failure] = [f for f in name.failures if f.status == "fail"]
     assert failure.row_id == "r0" and failure.reason == "priority 'medium' -> 'low'"
     assert failure.inputs[0].endswith("Thanks, Maria") and failure.inputs[1].split(", ")[-1] in SWAP_NAMES
-    assert json.loads(failure.outputs[0])["priority"] == "medium" and json.loads(failure.outputs[1])["priority"] == "low"
+    assert json.loads(failure.outputs[0])["priority"] == "medium"
+    assert json.loads(failure.outputs[1])["priority"] == "low"
     shown = report.examples("name_swap")
     assert "[name_swap] r0: priority 'medium' -> 'low'" in shown and "expected: same category and priority" in shown
     assert "output 2: " + failure.outputs[1] in shown
-    assert "r2: output 1 and output 2 are not JSON objects with category and priority" in report.examples("name_swap", status="unchecked")
+    assert ("r2: output 1 and output 2 are not JSON objects with category and priority"
+            in report.examples("name_swap", status="unchecked"))
     assert all(f.row_id == "r2" and f.outputs[0].startswith("Sure! ") for f in fmt.failures)
     table = report.table()
     assert re.search(r"name_swap\s+invariance\s+0\.500\s+1\s+1\s+1", table), table
@@ -118,7 +124,8 @@ def test_the_rule_model_fails_the_planted_invariance_and_passes_the_rest():
 
 def test_directional_failure_and_answer_functions_that_break_the_contract():
     def calms_down(prompts):  # lowers the priority when told production is down
-        return [json.dumps(dict(LABEL, priority="low" if URGENT_SENTENCE in p[-1]["content"] else "high")) for p in prompts]
+        return [json.dumps(dict(LABEL, priority="low" if URGENT_SENTENCE in p[-1]["content"] else "high"))
+                for p in prompts]
 
     report = run_behaviour_tests(calms_down, ROWS[:2], tests=["urgent_added"])
     assert set(report.results) == {"urgent_added"}

@@ -58,7 +58,8 @@ def test_heldout_items_never_appear_in_the_corpus(docs):
     items = corpus.probe_items()
     for item in items["fact_qa"] + items["refusal_unsafe"] + items["compliance_benign"]:
         assert f"user\n{item.question}{EOS}" not in text, item.question
-    sums_in_text = set(re.findall(r"(\d\d) \+ (\d\d) = ", text)) | set(re.findall(r"had (\d\d) \w+, and \w+ gave (\d\d)", text))
+    sums_in_text = (set(re.findall(r"(\d\d) \+ (\d\d) = ", text))
+                    | set(re.findall(r"had (\d\d) \w+, and \w+ gave (\d\d)", text)))
     assert not {(int(a), int(b)) for a, b in sums_in_text} & set(corpus.sum_pairs("test"))
 
 

@@ -10,8 +10,10 @@ from course_lib.curation.__main__ import main
 
 ALPACA = [{"instruction": "Add 2 and 3.", "input": "", "response": "2 + 3 = 5"},
           {"instruction": "What is 450,000-2000?", "input": "", "response": "450,000-2000 = 448,000"},
-          {"instruction": "Write to me at maria.lopez42@example.com about the refund.", "input": "", "response": "Done."}]
-MESSAGES = {"messages": [{"role": "user", "content": "Hi there, how are you?"}, {"role": "assistant", "content": "Fine."}]}
+          {"instruction": "Write to me at maria.lopez42@example.com about the refund.", "input": "",
+           "response": "Done."}]
+MESSAGES = {"messages": [{"role": "user", "content": "Hi there, how are you?"},
+                         {"role": "assistant", "content": "Fine."}]}
 
 
 def run(capsys, *argv):
@@ -24,14 +26,16 @@ def test_a_json_array_with_a_field_mapping_is_cleaned(tmp_path, capsys):
     src = tmp_path / "data.json"
     src.write_text(json.dumps(ALPACA, indent=2), encoding="utf-8")
     code, _, err = run(capsys, "clean", src, tmp_path / "out.jsonl")
-    assert code == 2 and "'response'" in err and "--map response=output" in err, "the fields found and the fix are named"
+    assert code == 2 and "'response'" in err and "--map response=output" in err, ("the fields found and the fix "
+                                                                                   "are named")
     code, out, _ = run(capsys, "clean", src, tmp_path / "out.jsonl", "--map", "response=output")
     assert code == 0 and json.loads(out)["kept"] == 3
     assert validate_file(src, mapping={"response": "output"}).lines == 3, "an array's rows are its elements"
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert rows[1]["messages"][1]["content"] == "450,000-2000 = 448,000", "arithmetic is not redacted"
     changes = [json.loads(line) for line in (tmp_path / "out.changes.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert changes == [{"line": 12, "field": "messages[0].content", "role": "user", "kind": "EMAIL", "start": 15, "end": 40}]
+    assert changes == [{"line": 12, "field": "messages[0].content", "role": "user", "kind": "EMAIL", "start": 15,
+                        "end": 40}]
 
 
 def test_no_redact_leaves_every_row_as_it_was(tmp_path, capsys):
@@ -53,12 +57,14 @@ def test_a_mixed_file_keeps_the_rows_of_every_format(tmp_path):
 
 def test_bom_bad_bytes_nan_and_deep_nesting_are_reported_per_line(tmp_path):
     src = tmp_path / "odd.jsonl"
-    lines = [b"\xef\xbb\xbf" + json.dumps(MESSAGES).encode(), json.dumps(MESSAGES).replace("Fine.", "Fin\u00e9.").encode("latin-1"),
+    lines = [b"\xef\xbb\xbf" + json.dumps(MESSAGES).encode(),
+             json.dumps(MESSAGES).replace("Fine.", "Fin\u00e9.").encode("latin-1"),
              b'{"messages": [], "score": NaN}', b"[" * 50_000, json.dumps(MESSAGES).encode()]
     src.write_bytes(b"\n".join(lines) + b"\n")
     result = validate_file(src)
     assert [r.line for r in result.records] == [1, 5], "the byte-order mark does not cost row 1"
-    assert [(p.line, p.code) for p in result.problems] == [(2, "invalid_encoding"), (3, "invalid_json"), (4, "invalid_json")]
+    assert [(p.line, p.code) for p in result.problems] == [(2, "invalid_encoding"), (3, "invalid_json"),
+                                                           (4, "invalid_json")]
     assert "not UTF-8" in result.problems[0].detail and "\\xe9" in result.problems[0].text, "nothing replaced by U+FFFD"
     assert "NaN" in result.problems[1].detail and "nested too deeply" in result.problems[2].detail
 
@@ -139,9 +145,10 @@ def test_nothing_kept_is_an_error_unless_allowed(tmp_path, capsys):
 
 
 def test_generic_cleaning_keeps_one_row_of_a_cluster_with_different_answers(tmp_path, capsys):
-    prompts = ["Give me a name for a black cat.", "Give me a name for a black cat!", "Give me a name for a black cat please."]
+    prompts = ["Give me a name for a black cat.", "Give me a name for a black cat!",
+               "Give me a name for a black cat please."]
     rows = [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]}
-            for p, a in zip(prompts, ["Shadow.", "Midnight.", "Onyx."])]
+            for p, a in zip(prompts, ["Shadow.", "Midnight.", "Onyx."], strict=True)]
     src = tmp_path / "cats.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     code, out, _ = run(capsys, "clean", src, tmp_path / "out.jsonl")
@@ -161,8 +168,10 @@ def test_help_says_where_label_conflicts_come_from(capsys):
 def test_half_a_surrogate_pair_and_an_infinite_number_are_reported_not_crashed_on(tmp_path, capsys):
     src = tmp_path / "odd.jsonl"
     src.write_text('{"messages": [{"role": "user", "content": "hi \\ud800"}, {"role": "assistant", "content": "ok"}]}\n'
-                   '{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}], "n": 1e400}\n'
-                   '{"messages": [{"role": "user", "content": "smile \\ud83d\\ude00"}, {"role": "assistant", "content": "ok"}]}\n',
+                   '{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}], '
+                   '"n": 1e400}\n'
+                   '{"messages": [{"role": "user", "content": "smile \\ud83d\\ude00"}, '
+                   '{"role": "assistant", "content": "ok"}]}\n',
                    encoding="utf-8")
     result = validate_file(src)
     assert [(p.line, p.code) for p in result.problems] == [(1, "invalid_encoding"), (2, "invalid_json")]

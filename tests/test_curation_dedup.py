@@ -40,7 +40,8 @@ def test_a_shared_system_prompt_does_not_make_rows_duplicates():
 
 
 def test_label_conflicts_remove_the_whole_cluster_when_there_is_a_label():
-    records = [record(1, BASE, '{"category":"shipping"}'), record(2, REWORDED, '{"category":"billing"}'), record(3, OTHER)]
+    records = [record(1, BASE, '{"category":"shipping"}'), record(2, REWORDED, '{"category":"billing"}'),
+               record(3, OTHER)]
     kept, removed = deduplicate(records, label_of=lambda r: r.answer)
     assert [r.line for r in kept] == [3]
     assert [r.line for r, _ in removed["label_conflict"]] == [1, 2]
@@ -85,7 +86,8 @@ def test_a_shared_preamble_does_not_make_rows_duplicates():
 
 def test_a_math_problem_and_its_inverse_are_not_duplicates():
     forward = "Tom has 12 apples and gives 5 of them to Ann. How many apples does Tom have left?"
-    inverse = "Tom has 12 apples and gives some of them to Ann. He has 7 apples left. How many apples did he give to Ann?"
+    inverse = ("Tom has 12 apples and gives some of them to Ann. He has 7 apples left. "
+               "How many apples did he give to Ann?")
     paraphrase = "Tom has 12 apples and gives 5 of them to Ann. How many apples are left with Tom?"
     pairs = [(i, j) for i, j, _ in near_duplicate_pairs([forward, inverse, paraphrase], threshold=0.5)]
     assert pairs == [(0, 2)]
@@ -94,7 +96,8 @@ def test_a_math_problem_and_its_inverse_are_not_duplicates():
 def test_split_never_puts_a_near_duplicate_cluster_on_both_sides():
     records = []
     for i in range(40):
-        text = f"Ticket number {i} about product {i % 7}: the device {['crashes', 'is slow', 'overheats', 'wont pair'][i % 4]} since {i} days."
+        text = (f"Ticket number {i} about product {i % 7}: "
+                f"the device {['crashes', 'is slow', 'overheats', 'wont pair'][i % 4]} since {i} days.")
         records += [record(len(records) + 1, text), record(len(records) + 2, text + " Thanks!")]
     train, test = split_without_leakage(records, test_fraction=0.25, seed=3)
     assert len(train) + len(test) == 80 and 16 <= len(test) <= 24
@@ -126,4 +129,5 @@ def test_near_duplicate_search_keeps_signatures_not_shingle_sets():
     near_duplicate_links(texts, threshold=0.7)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak / len(texts) < 10_000, f"{peak / len(texts):,.0f} bytes per row (a shingle set per row costs over 20,000)"
+    assert peak / len(texts) < 10_000, (f"{peak / len(texts):,.0f} bytes per row "
+                                        "(a shingle set per row costs over 20,000)")

@@ -26,7 +26,8 @@ def row(line, user, answer="{}"):
 
 
 def test_language_filter_keeps_allowed_and_unknown():
-    records = [row(1, "I want a refund for the phone."), row(2, "Ik wil mijn geld terug voor de telefoon, het werkt niet."), row(3, "ok")]
+    records = [row(1, "I want a refund for the phone."),
+               row(2, "Ik wil mijn geld terug voor de telefoon, het werkt niet."), row(3, "ok")]
     kept, removed = language_filter(records, {"en", "es"})
     assert [r.line for r in kept] == [1, 3]
     assert removed[0][1] == "written in 'nl', not one of en, es"

@@ -12,11 +12,15 @@ BAD_LINES = {
     "not_object": json.dumps([1, 2]),
     "missing_messages": json.dumps({"text": "hi"}),
     "missing_role": json.dumps({"messages": [{"content": "Hi"}, {"role": "assistant", "content": "x"}]}),
-    "unknown_role": json.dumps({"messages": [{"role": "agent", "content": "Hi"}, {"role": "assistant", "content": "x"}]}),
-    "non_string_content": json.dumps({"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "x"}]}),
-    "empty_content": json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": " "}]}),
+    "unknown_role": json.dumps({"messages": [{"role": "agent", "content": "Hi"},
+                                             {"role": "assistant", "content": "x"}]}),
+    "non_string_content": json.dumps({"messages": [{"role": "user", "content": 5},
+                                                   {"role": "assistant", "content": "x"}]}),
+    "empty_content": json.dumps({"messages": [{"role": "user", "content": "Hi"},
+                                              {"role": "assistant", "content": " "}]}),
     "no_assistant_turn": json.dumps({"messages": [{"role": "user", "content": "Hi"}]}),
-    "last_turn_not_assistant": json.dumps({"messages": [{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "x"}]}),
+    "last_turn_not_assistant": json.dumps({"messages": [{"role": "assistant", "content": "Hi"},
+                                                        {"role": "user", "content": "x"}]}),
     "blank_line": "",
     "unknown_format": json.dumps({"text": "hi", "reply": "x"}),
     "map_conflict": json.dumps({"response": "a", "output": "b", "instruction": "c"}),
@@ -61,7 +65,8 @@ def test_rows_over_the_token_limit_are_counted_with_the_chat_template(tmp_path):
             return {"input_ids": [list(t) for t in texts]}
 
     long_row = {"messages": [{"role": "user", "content": "x" * 50}, {"role": "assistant", "content": "y"}]}
-    result = validate_file(write(tmp_path, [json.dumps(GOOD), json.dumps(long_row)]), tokenizer=CharTokenizer(), max_tokens=40)
+    result = validate_file(write(tmp_path, [json.dumps(GOOD), json.dumps(long_row)]), tokenizer=CharTokenizer(),
+                           max_tokens=40)
     assert [(p.line, p.code) for p in result.problems] == [(2, "too_long")]
     assert "74 tokens, over the limit of 40" in result.problems[0].detail
 
@@ -78,5 +83,6 @@ def test_alpaca_and_sharegpt_files_are_read_too(tmp_path):
     alpaca = write(tmp_path, [json.dumps({"instruction": "Hi", "input": "", "output": "Hello"})])
     assert validate_file(alpaca).records[0].messages[-1] == {"role": "assistant", "content": "Hello"}
     sharegpt = tmp_path / "s.jsonl"
-    sharegpt.write_text(json.dumps({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}))
+    sharegpt.write_text(json.dumps({"conversations": [{"from": "human", "value": "Hi"},
+                                                      {"from": "gpt", "value": "Yo"}]}))
     assert validate_file(sharegpt).records[0].answer == "Yo"

@@ -63,7 +63,8 @@ def test_redaction_removes_planted_emails_phones_and_cards():
 def test_curated_training_set_is_clean_and_disjoint_from_test_data():
     rows = [json.loads(line) for line in (TICKETS / "train_curated.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 1000
-    gold = {json.loads(line)["messages"][1]["content"] for line in (TICKETS / "gold_test.jsonl").read_text(encoding="utf-8").splitlines()}
+    gold = {json.loads(line)["messages"][1]["content"]
+            for line in (TICKETS / "gold_test.jsonl").read_text(encoding="utf-8").splitlines()}
     assert not gold & {r["messages"][1]["content"] for r in rows}
     from course_lib.tickets import is_valid_answer
     assert all(is_valid_answer(r["messages"][-1]["content"]) for r in rows)
@@ -72,7 +73,8 @@ def test_curated_training_set_is_clean_and_disjoint_from_test_data():
 @pytest.mark.parametrize(("row", "message"), [
     ({"prompt": "hi", "chosen": "a"}, "field 'rejected' is missing"),
     ({"prompt": " ", "chosen": "a", "rejected": "b"}, "field 'prompt' is empty"),
-    ({"prompt": "hi", "chosen": [{"role": "assistant", "content": "same"}], "rejected": [{"role": "assistant", "content": "same"}]},
+    ({"prompt": "hi", "chosen": [{"role": "assistant", "content": "same"}],
+      "rejected": [{"role": "assistant", "content": "same"}]},
      "'chosen' and 'rejected' are identical"),
 ])
 def test_malformed_preference_rows_are_named(row, message):

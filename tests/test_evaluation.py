@@ -18,7 +18,8 @@ def answer(**changes):
 def test_item_scores():
     assert score_item(answer(), GOLD).exact_match
     wrong = score_item(answer(priority="high"), GOLD)
-    assert wrong.schema_valid and not wrong.exact_match and wrong.fields["priority"] is False and wrong.fields["category"]
+    assert wrong.schema_valid and not wrong.exact_match
+    assert wrong.fields["priority"] is False and wrong.fields["category"]
     off_schema = score_item(answer(category="refunds"), GOLD)
     assert off_schema.json_valid and not off_schema.schema_valid
     assert not score_item("Sure! " + answer(), GOLD).json_valid
@@ -71,7 +72,8 @@ def test_bootstrap_interval_covers_the_true_value_at_about_the_nominal_rate():
     rng = random.Random(1)
     for trial in range(trials):
         outcomes = [rng.random() < true_p for _ in range(n)]
-        low, high = bootstrap_ci(lambda idx: sum(outcomes[i] for i in idx) / len(idx), n, n_boot=200, seed=trial)
+        low, high = bootstrap_ci(lambda idx, outcomes=outcomes: sum(outcomes[i] for i in idx) / len(idx), n,
+                                 n_boot=200, seed=trial)
         covered += low <= true_p <= high
     assert 0.88 <= covered / trials <= 0.99, covered / trials
 
@@ -115,9 +117,9 @@ def test_paired_interval_is_narrower_than_comparing_two_separate_intervals():
     rng = random.Random(7)
     golds = [dict(GOLD, order_id=f"ORD-{i:06d}") for i in range(300)]
     hard = [rng.random() < 0.5 for _ in golds]
-    a_answers = [json.dumps(dict(g, priority="low")) if h else json.dumps(g) for g, h in zip(golds, hard)]
+    a_answers = [json.dumps(dict(g, priority="low")) if h else json.dumps(g) for g, h in zip(golds, hard, strict=True)]
     b_answers = [json.dumps(dict(g, priority="low")) if h or i % 10 == 0 else json.dumps(g)
-                 for i, (g, h) in enumerate(zip(golds, hard))]
+                 for i, (g, h) in enumerate(zip(golds, hard, strict=True))]
     a, b = score_answers(a_answers, golds, n_boot=200), score_answers(b_answers, golds, n_boot=200)
     result = compare(a, b, metric="exact_match", n_boot=500)
     assert result.b_wins == 0 and result.a_wins > 0

@@ -1,4 +1,5 @@
-"""exercises/ is what solutions/ generates; every blank exercise fails at its own check cell with a hint; checks teach."""
+"""exercises/ is what solutions/ generates; every blank exercise fails at its own check cell with a hint;
+checks teach."""
 
 import json
 import math
@@ -69,7 +70,8 @@ def test_a_changed_solution_makes_the_exercises_stale(tmp_path, monkeypatch):
     assert exercisegen.stale(tmp_path) == []
     nb.cells[-1].source = nb.cells[-1].source.replace("def f", "def g")
     nbformat.write(nb, str(path))
-    assert exercisegen.stale(tmp_path) == ["exercises/09_test.ipynb: differs from what solutions/09_test.ipynb generates"]
+    assert exercisegen.stale(tmp_path) == ["exercises/09_test.ipynb: differs from what solutions/09_test.ipynb "
+                                           "generates"]
     assert exercisegen.main(["--check"]) == 1
 
 
@@ -145,7 +147,7 @@ def test_label_mask_check_says_the_eos_must_be_trained(tokenizer):
         encoded = tokenizer.apply_chat_template(checks.mask_conversations()[0], tokenize=True, return_dict=True,
                                                 return_assistant_tokens_mask=True)
         return [t if m and t != tokenizer.eos_token_id else IGNORE_INDEX
-                for t, m in zip(input_ids, encoded["assistant_masks"])]
+                for t, m in zip(input_ids, encoded["assistant_masks"], strict=True)]
 
     assert "never learns to stop" in message_of(checks.check_label_mask, drops_eos, tokenizer)
 
@@ -209,7 +211,7 @@ def test_evaluation_checks_spot_the_normal_approximation_raw_agreement_and_an_un
         return p - half, p + half
 
     def raw_agreement(first, second):
-        return sum(a == b for a, b in zip(first, second)) / len(first)
+        return sum(a == b for a, b in zip(first, second, strict=True)) / len(first)
 
     def unpaired(a, b, n_boot, seed):
         import numpy as np

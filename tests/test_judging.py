@@ -107,8 +107,10 @@ def test_every_judgement_prompt_fits_the_tiny_models_context(rows, tiny):
     model, tokenizer = tiny
     longest = 0
     for pair in judgement_pairs(rows):
-        for messages in (pairwise_messages(pair["message"], pair["a"], pair["b"]), rubric_messages(pair["message"], pair["a"])):
-            longest = max(longest, len(tokenizer(prompt_text(tokenizer, messages), add_special_tokens=False)["input_ids"]))
+        for messages in (pairwise_messages(pair["message"], pair["a"], pair["b"]),
+                         rubric_messages(pair["message"], pair["a"])):
+            longest = max(longest, len(tokenizer(prompt_text(tokenizer, messages),
+                                                 add_special_tokens=False)["input_ids"]))
     assert longest + LocalJudge(model, tokenizer).max_new_tokens <= model.config.max_position_embeddings, longest
 
 
@@ -181,10 +183,12 @@ def test_a_win_counts_only_if_it_survives_the_swap():
 
     judge = ScriptedJudge(lambda messages: '{"winner": 1}')  # always the answer shown first
     biased = judge_pairs(judge, PAIRS)
-    assert [(v.a_first, v.b_first, v.winner) for v in biased] == [("a", "b", "inconsistent"), ("a", "b", "inconsistent")]
+    assert [(v.a_first, v.b_first, v.winner) for v in biased] == [("a", "b", "inconsistent"),
+                                                                  ("a", "b", "inconsistent")]
     assert position_consistency(biased) == 0.0
     # it was asked each pair in both orders
-    assert [shown_answers(m) for m in judge.asked[:2]] == [(PAIRS[0]["a"], PAIRS[0]["b"]), (PAIRS[0]["b"], PAIRS[0]["a"])]
+    assert [shown_answers(m) for m in judge.asked[:2]] == [(PAIRS[0]["a"], PAIRS[0]["b"]),
+                                                           (PAIRS[0]["b"], PAIRS[0]["a"])]
 
     ties = judge_pairs(ScriptedJudge(lambda messages: '{"winner": "tie"}'), PAIRS)
     assert [v.winner for v in ties] == ["tie", "tie"] and position_consistency(ties) == 1.0
@@ -262,7 +266,8 @@ def test_calibration_of_a_perfect_a_constant_and_an_unreadable_judge(rows):
     assert result.score_agreement == result.within_one == result.verdict_agreement == result.verdict_kappa == 1.0
     assert result.position_consistency == result.pair_agreement == 1.0
 
-    constant = calibrate(ScriptedJudge(lambda m: '{"winner": 1}' if "Answer 1:" in m[-1]["content"] else '{"score": 3}'), rows)
+    constant = calibrate(ScriptedJudge(lambda m: '{"winner": 1}' if "Answer 1:" in m[-1]["content"]
+                                       else '{"score": 3}'), rows)
     scores = [r["score"] for r in rows]
     assert constant.score_agreement == pytest.approx(scores.count(3) / 300)
     assert constant.within_one == pytest.approx(sum(s in (2, 3, 4) for s in scores) / 300)
@@ -318,7 +323,8 @@ def test_behaviour_tests_run_on_a_model_behind_an_endpoint(served_tiny_model, ti
     remote = run_behaviour_tests(endpoint.complete_all, rows, tests=["urgent_added", "format"])
     local = run_behaviour_tests(model_answerer(*tiny, max_new_tokens=24), rows, tests=["urgent_added", "format"])
     assert remote.table() == local.table()
-    assert [f.outputs for f in remote.results["format"].failures] == [f.outputs for f in local.results["format"].failures]
+    assert ([f.outputs for f in remote.results["format"].failures]
+            == [f.outputs for f in local.results["format"].failures])
     assert remote.results["format"].failed == 2  # the message and its urgent variant, both answered in prose
 
 
@@ -370,7 +376,8 @@ def test_endpoint_judge_gives_up_on_a_server_that_hangs(error_server):
 @pytest.mark.parametrize("mode, error", [
     ("malformed", r"/malformed/v1/chat/completions sent a reply that is not JSON .*<html>"),
     ("nochoices", r"/nochoices/v1/chat/completions sent JSON without a choices\[0\]\.message\.content string"),
-    ("unauthorized", r"/unauthorized/v1/chat/completions answered HTTP 401: .*invalid api key.*Check the key in JUDGE_API_KEY"),
+    ("unauthorized",
+     r"/unauthorized/v1/chat/completions answered HTTP 401: .*invalid api key.*Check the key in JUDGE_API_KEY"),
     ("drop", r"/drop/v1/chat/completions failed 2 time\(s\); the last error: .*connection"),
 ])
 def test_endpoint_judge_names_each_kind_of_bad_reply(error_server, mode, error):
@@ -416,13 +423,15 @@ def test_endpoint_judge_follows_no_redirect_so_the_key_never_reaches_another_ser
     assert error_server.requests[before:] == [], "server B was contacted"
     message = str(caught.value)
     assert re.search(rf"{re.escape(redirect.url())}/chat/completions answered HTTP {code}, a redirect to "
-                     rf"{re.escape(target)}\..*set base_url \(or JUDGE_BASE_URL\) to the final address", message), message
+                     rf"{re.escape(target)}\..*set base_url \(or JUDGE_BASE_URL\) to the final address",
+                     message), message
     assert KEY not in message
 
 
 def test_endpoint_judge_never_sends_the_key_over_plain_http_to_another_machine(monkeypatch):
     monkeypatch.setenv("JUDGE_API_KEY", KEY)
     judge = EndpointJudge("http://judge.example.com/v1", model="m")
-    with pytest.raises(EndpointError, match="refusing to send the API key from JUDGE_API_KEY over plain http") as caught:
+    with pytest.raises(EndpointError,
+                       match="refusing to send the API key from JUDGE_API_KEY over plain http") as caught:
         judge.complete([{"role": "user", "content": "hi"}])  # refused before any connection is attempted
     assert KEY not in str(caught.value)

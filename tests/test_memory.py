@@ -96,7 +96,8 @@ def test_tiny_shape_matches_the_shipped_tiny_model():
 
 @pytest.mark.parametrize("name", ["SmolLM2-360M", "Qwen2.5-0.5B", "Qwen2.5-7B", "Llama-3.1-8B"])
 def test_formulas_equal_models_built_from_the_shapes(name):
-    """Parameter and LoRA counts against real transformers and peft models of the shape (on the meta device: no memory)."""
+    """Parameter and LoRA counts against real transformers and peft models of the shape (on the meta device:
+    no memory)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -229,7 +230,8 @@ def test_settings_move_the_parts_they_should():
     assert estimate_memory(**base, method="qlora").weights < lora.weights / 2
     assert estimate_memory(**base, method="lora", gradient_checkpointing=False).activations > 3 * lora.activations
     eight_bit = estimate_memory(**base, method="full", optimizer="adamw_8bit")
-    assert eight_bit.optimizer_state == pytest.approx(estimate_memory(**base, method="full").optimizer_state / 4, rel=0.02)
+    assert eight_bit.optimizer_state == pytest.approx(estimate_memory(**base, method="full").optimizer_state / 4,
+                                                      rel=0.02)
     assert estimate_memory(**base, method="full", optimizer="sgd").optimizer_state == 0
     eager = estimate_memory(**base, method="lora", attention="eager", gradient_checkpointing=False)
     sdpa = estimate_memory(**base, method="lora", gradient_checkpointing=False)
@@ -273,21 +275,25 @@ def batch(shape: ModelShape, padding: bool = True) -> dict:
     attention_mask = torch.ones_like(input_ids)
     if padding:
         attention_mask[0, -6:] = 0
-    return dict(input_ids=input_ids, attention_mask=attention_mask, labels=input_ids.masked_fill(attention_mask == 0, -100))
+    return dict(input_ids=input_ids, attention_mask=attention_mask,
+                labels=input_ids.masked_fill(attention_mask == 0, -100))
 
 
 CASES = {  # name: (method, parameter dtype, autocast, estimate settings)
     "full bf16": ("full", torch.bfloat16, None, dict(dtype="bfloat16", mixed_precision=False)),
     "full fp32 + autocast": ("full", torch.float32, "bfloat16", dict(dtype="bfloat16")),
     "full fp32": ("full", torch.float32, None, dict(dtype="float32")),
-    "full bf16, eager": ("full", torch.bfloat16, None, dict(dtype="bfloat16", mixed_precision=False, attention="eager")),
-    "full bf16, no padding": ("full", torch.bfloat16, None, dict(dtype="bfloat16", mixed_precision=False, padding=False)),
+    "full bf16, eager": ("full", torch.bfloat16, None,
+                         dict(dtype="bfloat16", mixed_precision=False, attention="eager")),
+    "full bf16, no padding": ("full", torch.bfloat16, None,
+                              dict(dtype="bfloat16", mixed_precision=False, padding=False)),
     "full bf16, one kv head": ("full", torch.bfloat16, None, dict(dtype="bfloat16", mixed_precision=False, kv_heads=1)),
     "lora bf16 + autocast": ("lora", torch.bfloat16, "bfloat16", dict(dtype="bfloat16")),
     "lora bf16": ("lora", torch.bfloat16, None, dict(dtype="bfloat16", mixed_precision=False)),
     "lora fp32": ("lora", torch.float32, None, dict(dtype="float32")),
     "qlora + autocast": ("qlora", torch.bfloat16, "bfloat16", dict(dtype="bfloat16")),
-    "qlora, prepared + autocast": ("qlora-up", torch.bfloat16, "bfloat16", dict(dtype="bfloat16", upcast_unquantized=True)),
+    "qlora, prepared + autocast": ("qlora-up", torch.bfloat16, "bfloat16",
+                                   dict(dtype="bfloat16", upcast_unquantized=True)),
 }
 
 
@@ -304,7 +310,8 @@ def test_saved_activations_match_autograd(case):
         model = build(shape, method.split("-")[0], dtype, upcast=method.endswith("-up"),
                       attention=settings.get("attention", "sdpa"))
         model.train()
-        saved[layers] = measure_saved_activations(model, autocast_dtype=autocast, **batch(shape, settings.get("padding", True)))
+        saved[layers] = measure_saved_activations(model, autocast_dtype=autocast,
+                                                  **batch(shape, settings.get("padding", True)))
         estimates[layers] = estimate_memory(shape, method=method.split("-")[0], seq_len=TOKENS[1], batch_size=TOKENS[0],
                                             rank=4, **settings)
     tokens = TOKENS[0] * TOKENS[1]
@@ -317,7 +324,8 @@ def test_saved_activations_match_autograd(case):
     if method != "full":  # nothing before the first block needs a gradient: no token ids kept, no first-norm input
         expected -= 8 + 4 * SMALL["hidden_size"] + 4
     assert outside == pytest.approx(expected, abs=0.1)  # the 4-byte loss aside
-    first_block_a = 3 * 2 * 4 * SMALL["hidden_size"] if autocast and method != "full" else 0  # q, k, v's 16-bit A, rank 4
+    # q, k, v's 16-bit A, rank 4
+    first_block_a = 3 * 2 * 4 * SMALL["hidden_size"] if autocast and method != "full" else 0
     assert saved[2]["weight_copies"] == estimates[2].weight_copies - first_block_a  # the first block's A needs none
 
 
@@ -378,9 +386,11 @@ def test_gpu_capacities_and_margins():
 @pytest.mark.parametrize("lesson", sorted(PROFILES["t4"].max_steps))
 def test_t4_profile_fits_a_t4_with_20_percent_to_spare(lesson):
     profile = PROFILES["t4"]
-    assert lesson in LESSON_METHODS, f"lesson {lesson} trains: add its method to LESSON_METHODS in course_lib/memory/estimate.py"
+    assert lesson in LESSON_METHODS, (f"lesson {lesson} trains: add its method to LESSON_METHODS in "
+                                      "course_lib/memory/estimate.py")
     estimate = estimate_for_lesson(profile, lesson)
-    assert (estimate.model, estimate.method, estimate.dtype) == ("SmolLM2-360M", LESSON_METHODS[lesson].method, "float16")
+    assert (estimate.model, estimate.method, estimate.dtype) == ("SmolLM2-360M", LESSON_METHODS[lesson].method,
+                                                                 "float16")
     assert (estimate.batch_size, estimate.seq_len, estimate.gradient_checkpointing) == (8, 512, True)
     assert estimate.tokens == 8 * 512 * LESSON_METHODS[lesson].sequences_per_example
     assert estimate.fits("T4", margin=0.20), f"lesson {lesson} on the t4 profile:\n{estimate}"
@@ -463,7 +473,8 @@ def test_command_line_prints_the_breakdown_and_the_fit_table(capsys):
     out = capsys.readouterr().out
     assert out.strip() == str(estimate_memory("SmolLM2-360M", method="qlora", seq_len=2048, batch_size=1))
     assert memory_cli.main(["--model", "Qwen/Qwen2.5-7B-Instruct", "--method", "full", "--optimizer", "adamw_8bit",
-                        "--no-gradient-checkpointing", "--dtype", "float16", "--rank", "8", "--targets", "attention"]) == 0
+                            "--no-gradient-checkpointing", "--dtype", "float16", "--rank", "8", "--targets",
+                            "attention"]) == 0
     out = capsys.readouterr().out
     assert "Qwen2.5-7B, full" in out and "adamw_8bit" in out and "gradient checkpointing off" in out
 
@@ -534,6 +545,7 @@ def test_benchmark_says_it_needs_a_gpu_and_exits_cleanly(capsys):
 
 def test_every_shipped_model_orders_full_above_lora_above_qlora():
     for name in known_models():
-        full, lora, qlora = (estimate_memory(name, method=m, seq_len=256, batch_size=1) for m in ("full", "lora", "qlora"))
+        full, lora, qlora = (estimate_memory(name, method=m, seq_len=256, batch_size=1)
+                             for m in ("full", "lora", "qlora"))
         assert full.total > lora.total > qlora.total, name
         assert full.trainable_parameters == full.parameters > lora.trainable_parameters == qlora.trainable_parameters

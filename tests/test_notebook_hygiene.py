@@ -39,8 +39,8 @@ def test_problems_name_the_file_and_what_is_wrong(tmp_path, monkeypatch):
     dirty = tmp_path / "notebooks" / "00_setup_and_tour.ipynb"
     nbformat.write(nb, dirty)
     found = "\n".join(nbtools.problems(dirty))
-    for expected in [f"notebooks/00_setup_and_tour.ipynb: cell {index} has outputs", f"cell {index} has an execution count",
-                     "widget state", "Colab badge should point at"]:
+    for expected in [f"notebooks/00_setup_and_tour.ipynb: cell {index} has outputs",
+                     f"cell {index} has an execution count", "widget state", "Colab badge should point at"]:
         assert expected in found
     nbtools.sync(dirty)
     assert nbtools.problems(dirty) == []

@@ -28,7 +28,8 @@ def run_guarded(code: str, log: Path) -> subprocess.CompletedProcess:
 
 def test_guard_refuses_and_logs_a_remote_connection(tmp_path):
     log = tmp_path / "net.log"
-    code = "import socket\ntry:\n socket.create_connection(('203.0.113.7', 443), timeout=1)\nexcept OSError as e:\n print(e)"
+    code = ("import socket\ntry:\n socket.create_connection(('203.0.113.7', 443), timeout=1)\n"
+            "except OSError as e:\n print(e)")
     result = run_guarded(code, log)
     assert "network access blocked" in result.stdout
     assert "203.0.113.7" in log.read_text()
@@ -80,7 +81,7 @@ def test_guard_refuses_and_logs_old_style_lookups_and_udp_but_allows_loopback(tm
     refused = log.read_text().splitlines()
     assert len(refused) == len(REMOTE_CALLS), refused
     for line, target in zip(refused, ["huggingface.co", "huggingface.co", "203.0.113.5", "203.0.113.6", "203.0.113.7",
-                                      "203.0.113.8"]):
+                                      "203.0.113.8"], strict=True):
         assert "network access blocked" in line and target in line, line
 
 
@@ -88,8 +89,8 @@ def test_guard_allows_ipv6_loopback_datagrams(tmp_path):
     if not socket.has_ipv6:
         pytest.skip("this Python has no IPv6")
     log = tmp_path / "net.log"
-    code = ("import socket\ninbox = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\ntry:\n    inbox.bind(('::1', 0))\n"
-            "except OSError:\n    print('no ::1')\n    raise SystemExit\n"
+    code = ("import socket\ninbox = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+            "try:\n    inbox.bind(('::1', 0))\nexcept OSError:\n    print('no ::1')\n    raise SystemExit\n"
             "udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\nudp.sendto(b'six', inbox.getsockname())\n"
             "print(inbox.recv(8))")
     result = run_guarded(code, log)
@@ -118,7 +119,8 @@ def test_notebook_kernels_run_under_the_guard(tmp_path, monkeypatch):
     log = tmp_path / "net.log"
     monkeypatch.setenv("COURSE_NETGUARD_LOG", str(log))  # the kernel inherits it; the session's log stays clean
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import socket\ntry:\n    socket.getaddrinfo('huggingface.co', 443)\nexcept OSError as error:\n    print(error)")])
+        "import socket\ntry:\n    socket.getaddrinfo('huggingface.co', 443)\n"
+        "except OSError as error:\n    print(error)")])
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     assert "network access blocked" in nb.cells[0].outputs[0]["text"]
     assert "huggingface.co" in log.read_text()

@@ -17,7 +17,8 @@ else:
     import tomli as tomllib
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-DECLARED = [Requirement(r) for r in PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["dev"]]
+DECLARED = [Requirement(r)
+            for r in PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["dev"]]
 
 
 def test_every_requirement_has_a_tested_range():

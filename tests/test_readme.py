@@ -16,7 +16,8 @@ def test_quick_start_shows_the_two_commands_first():
 
 
 def test_ci_runs_the_readme_test_command_and_nothing_else():
-    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set "))]
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line and not line.startswith(("#", "set "))]
     assert lines == ["make test"]
 
 

@@ -89,7 +89,8 @@ def test_widget_starts_from_the_flags_given():
 
 def test_request_and_training_cost_by_hand():
     # 1,000 prompt tokens at $2 per million + 100 answer tokens at $10 per million = $0.002 + $0.001
-    assert request_cost(input_tokens=1000, output_tokens=100, input_per_million=2.0, output_per_million=10.0) == pytest.approx(0.003)
+    assert request_cost(input_tokens=1000, output_tokens=100, input_per_million=2.0,
+                        output_per_million=10.0) == pytest.approx(0.003)
     assert training_cost(gpu_hours=2, gpu_hour=3.0, other=500) == 506.0
 
 
@@ -160,7 +161,8 @@ def test_break_even_with_fixed_costs_by_hand():
     with pytest.raises(ValueError, match="pass volume="):
         break_even(slow, retrained)
     assert break_even_volume(slow, CostOption("same", one_time=0.0, per_request=0.003)) == 0.0
-    assert break_even_volume(tuned, CostOption("dearer, fixed", one_time=0.0, per_request=0.001, serving_per_month=1.0)) == math.inf
+    assert break_even_volume(tuned, CostOption("dearer, fixed", one_time=0.0, per_request=0.001,
+                                               serving_per_month=1.0)) == math.inf
 
 
 def test_plot_with_fixed_costs_needs_and_uses_the_volume():

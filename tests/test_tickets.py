@@ -33,7 +33,8 @@ def test_shipped_files_are_valid_and_disjoint():
 
 
 def test_every_label_value_occurs_in_the_gold_set():
-    labels = [json.loads(r["messages"][-1]["content"]) for r in tickets.load_tickets(data_path("tickets", "gold_test.jsonl"))]
+    labels = [json.loads(r["messages"][-1]["content"])
+              for r in tickets.load_tickets(data_path("tickets", "gold_test.jsonl"))]
     assert {lab["category"] for lab in labels} == set(tickets.CATEGORIES)
     assert {lab["priority"] for lab in labels} == set(tickets.PRIORITIES)
     assert {lab["sentiment"] for lab in labels} == set(tickets.SENTIMENTS)

@@ -61,8 +61,9 @@ def test_chat_template_round_trip(tiny):
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     assert full_ids[: len(prompt_ids)] == prompt_ids  # the prompt's tokens are the start of the training tokens
     assert tokenizer.decode(full_ids) == text
-    encoded = tokenizer.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-    answer = [i for i, m in zip(encoded["input_ids"], encoded["assistant_masks"]) if m]
+    encoded = tokenizer.apply_chat_template(CONVERSATION, tokenize=True, return_dict=True,
+                                            return_assistant_tokens_mask=True)
+    answer = [i for i, m in zip(encoded["input_ids"], encoded["assistant_masks"], strict=True) if m]
     assert tokenizer.decode(answer) == "12 + 30 = 42." + EOS
 
 
@@ -81,7 +82,8 @@ def test_generate_refuses_a_lone_prompt_or_conversation_and_counts_below_1(tiny)
     # a lone string used to be answered once per character, a lone conversation once per message
     with pytest.raises(TypeError, match=r"prompts is one string \('Hi!'\).*pass a list of prompts, e.g. \[prompt\]"):
         generate(model, tokenizer, "Hi!", max_new_tokens=2)
-    with pytest.raises(TypeError, match=r"prompts is one conversation.*pass a list of conversations, e.g. \[messages\]"):
+    with pytest.raises(TypeError,
+                       match=r"prompts is one conversation.*pass a list of conversations, e.g. \[messages\]"):
         generate(model, tokenizer, CONVERSATION[:2], max_new_tokens=2)
     with pytest.raises(TypeError, match=r"prompts\[1\] is a int: each prompt must be a user message"):
         generate_ids(model, tokenizer, ["Hi!", 7], max_new_tokens=2)
@@ -89,8 +91,8 @@ def test_generate_refuses_a_lone_prompt_or_conversation_and_counts_below_1(tiny)
         with pytest.raises(ValueError, match=rf"{name} must be a whole number of at least 1, not {value}\."):
             generate(model, tokenizer, ["Hi!"], **{"max_new_tokens": 2, name: value})
     question = CONVERSATION[1:2]  # a one-turn conversation, and its user message as text: the same prompt
-    assert generate(model, tokenizer, [question], max_new_tokens=4) == generate(model, tokenizer, [question[0]["content"]],
-                                                                               max_new_tokens=4)
+    assert (generate(model, tokenizer, [question], max_new_tokens=4)
+            == generate(model, tokenizer, [question[0]["content"]], max_new_tokens=4))
 
 
 def test_probe_meets_the_targets_on_a_fast_subset():

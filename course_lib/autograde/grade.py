@@ -131,7 +131,8 @@ def sandbox_env(box: Path, work: Path) -> dict[str, str]:
         "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "JUPYTER_DATA_DIR": str(work / "jupyter"),
         "JUPYTER_CONFIG_DIR": str(work / "jupyter-config"),
         "PYTHONPATH": str(SANDBOX), "PYTHONDONTWRITEBYTECODE": "1", "COURSE_ROOT": str(course_root()),
-        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
         "MPLBACKEND": "Agg", "COURSE_NETGUARD_FILE": str(course_root() / "tests" / "netguard" / "sitecustomize.py"),
         "COURSE_NETGUARD_LOG": str(work / "network.log"), "COURSE_SANDBOX_LOG": str(work / "files.log"),
     })

@@ -42,7 +42,8 @@ def load_tokenizer(path: str | None):
         return AutoTokenizer.from_pretrained(str(local.expanduser()) if local.expanduser().is_dir() else path)
     except (OSError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CurationError(f"--tokenizer {path}: cannot load a tokenizer ({first}). Offline, give a local folder.") from None
+        raise CurationError(f"--tokenizer {path}: cannot load a tokenizer ({first}). "
+                            "Offline, give a local folder.") from None
 
 
 def parse_mapping(pairs: list[str]) -> dict[str, str]:
@@ -112,10 +113,12 @@ def clean(args: argparse.Namespace) -> dict:
     if not result.kept and not args.allow_empty:
         counts = {k: v for k, v in result.removed_counts().items() if v}
         raise EmptyResult(f"no row of {args.input} was kept (removed: {counts}); nothing was written. Check --format, "
-                          "--map, --task and the thresholds against the first lines of the file, or pass --allow-empty.")
+                          "--map, --task and the thresholds against the first lines of the file, or pass "
+                          "--allow-empty.")
     paths = write_curated(result, args.output)
     return {"kept": len(result.kept), "removed": result.removed_counts(), "redacted": result.redacted,
-            "changed_rows": len({c["line"] for c in result.changes()}), "written": {k: str(v) for k, v in paths.items()}}
+            "changed_rows": len({c["line"] for c in result.changes()}),
+            "written": {k: str(v) for k, v in paths.items()}}
 
 
 class EmptyResult(CurationError):
@@ -135,28 +138,33 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("output", help="the kept rows (JSON Lines, messages format); must not be the input")
             p.add_argument("--task", choices=["generic", "tickets"], default="generic",
                            help="tickets adds the course task's checks: off-task rows, invalid answers, languages, and "
-                                "label conflicts (near-identical prompts with different labels drop their whole cluster); "
-                                f"in every task {KEEP_RULE}")
+                                "label conflicts (near-identical prompts with different labels drop their whole "
+                                f"cluster); in every task {KEEP_RULE}")
             p.add_argument("--drop-conflicts", action="store_true",
-                           help="with --task generic: treat the answer as the label and drop clusters of near-identical "
-                                "prompts whose answers differ (off by default: similar prompts may have different good answers)")
+                           help="with --task generic: treat the answer as the label and drop clusters of "
+                                "near-identical prompts whose answers differ (off by default: similar prompts may have "
+                                "different good answers)")
             p.add_argument("--max-chars", type=int, default=None, help="drop rows whose prompt is longer (1 or more)")
             p.add_argument("--protect", nargs="*", default=[], help="test files no kept row may near-duplicate")
             p.add_argument("--redact", action=argparse.BooleanOptionalAction, default=True,
-                           help="replace e-mails, phones, card numbers and street addresses by placeholders, each change "
-                                "recorded in OUT.changes.jsonl (default: on)")
-            p.add_argument("--allow-empty", action="store_true", help="exit 0 and write the files even when no row is kept")
+                           help="replace e-mails, phones, card numbers and street addresses by placeholders, each "
+                                "change recorded in OUT.changes.jsonl (default: on)")
+            p.add_argument("--allow-empty", action="store_true",
+                           help="exit 0 and write the files even when no row is kept")
         p.add_argument("--format", choices=["auto", *FORMATS], default="auto",
                        help="the rows' format; auto detects it row by row")
         p.add_argument("--map", action="append", default=[], metavar="OLD=NEW",
                        help="rename a field before reading, e.g. --map response=output (repeatable)")
-        p.add_argument("--tokenizer", default=None, help="tokenizer folder or Hub id, to count tokens with its chat template")
-        p.add_argument("--max-tokens", type=int, default=None, help="with --tokenizer: rows over this are reported as too_long")
+        p.add_argument("--tokenizer", default=None,
+                       help="tokenizer folder or Hub id, to count tokens with its chat template")
+        p.add_argument("--max-tokens", type=int, default=None,
+                       help="with --tokenizer: rows over this are reported as too_long")
         p.add_argument("--near-threshold", type=float, default=0.7,
-                       help="Jaccard similarity (above 0, at most 1) from which rows are near duplicates; passages shared "
-                            "by many rows are left out and rows whose numbers differ never match")
+                       help="Jaccard similarity (above 0, at most 1) from which rows are near duplicates; passages "
+                            "shared by many rows are left out and rows whose numbers differ never match")
         p.add_argument("--max-row-bytes", type=int, default=MAX_ROW_BYTES,
-                       help=f"rows longer than this are reported as row_too_large without being read (default {MAX_ROW_BYTES:,})")
+                       help="rows longer than this are reported as row_too_large without being read (default "
+                            f"{MAX_ROW_BYTES:,})")
     return parser
 
 
@@ -171,9 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"error: {error.filename or ''}: {error.strerror or error}. Check the path and its permissions.", file=sys.stderr)
+        print(f"error: {error.filename or ''}: {error.strerror or error}. Check the path and its permissions.",
+              file=sys.stderr)
         return 2
-    except Exception as error:  # a row no check foresaw: say so plainly; outputs are written atomically, so none is half-written
+    # a row no check foresaw: say so plainly; outputs are written atomically, so none is half-written
+    except Exception as error:
         print(f"error: curation stopped on an input it does not handle ({type(error).__name__}: {error}). No output "
               "was changed. Please report it with the first lines of the file.", file=sys.stderr)
         return 3

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from course_lib.curation.dedup import KEEP_RULE
+from course_lib.paths import course_root
 
 
 def length_stats(values: Sequence[int]) -> dict[str, float]:
@@ -36,7 +37,9 @@ def card_markdown(card: dict) -> str:
     lines += ["", "Personal data redacted (rows kept, values replaced by placeholders):", ""]
     lines += [f"- {kind}: {n}" for kind, n in card["redacted"].items()] or ["- none"]
     if card["redacted"]:
-        lines += ["", "Each replaced value is listed, with its line, field and kind, in the changes file (`.changes.jsonl`)."]
+        lines += ["",
+                  "Each replaced value is listed, with its line, field and kind, in the changes file "
+                  "(`.changes.jsonl`)."]
     lines += ["", f"Duplicates: {KEEP_RULE}."]
     lines += ["", f"Languages of the kept rows: {', '.join(f'{k} {v}' for k, v in card['languages'].items())}", ""]
     if card.get("labels"):
@@ -52,8 +55,6 @@ def card_markdown(card: dict) -> str:
 def display_path(path: str) -> str:
     """`path` relative to the course root when it lies inside it, so a card reads the same on every machine."""
     from pathlib import Path
-
-    from course_lib.paths import course_root
 
     try:
         return Path(path).resolve().relative_to(course_root()).as_posix()

@@ -87,7 +87,8 @@ class Boilerplate:
     def __init__(self, texts: Sequence[str]):
         counts: Counter[int] = Counter()
         for text in texts:
-            counts.update({_passage_key(p) for p in PASSAGE_BREAK.split(text) if len(p.strip()) >= BOILERPLATE_MIN_CHARS})
+            counts.update({_passage_key(p) for p in PASSAGE_BREAK.split(text)
+                           if len(p.strip()) >= BOILERPLATE_MIN_CHARS})
         floor = max(BOILERPLATE_MIN_ROWS, BOILERPLATE_SHARE * len(texts))
         self.common = frozenset(key for key, n in counts.items() if n >= floor)
 
@@ -125,7 +126,8 @@ class _Compared:
         text = self.texts[i]
         return self.boilerplate.strip(text) if self.boilerplate else text
 
-    def sketches(self, progress: bool = False, desc: str = "near duplicates") -> Iterator[tuple[int, LeanMinHash, bytes]]:
+    def sketches(self, progress: bool = False,
+                 desc: str = "near duplicates") -> Iterator[tuple[int, LeanMinHash, bytes]]:
         """(index, MinHash, a hash of the shingle set) for every text in order; fills `sigs` as it goes."""
         for j in tqdm(range(len(self.texts)), desc=desc, unit=" rows", disable=not progress):
             s = self.shingles(j)
@@ -156,7 +158,8 @@ def _index(num_perm: int, threshold: float) -> MinHashLSH:
 def check_threshold(threshold: float) -> float:
     """`threshold` when it is a similarity above 0 and at most 1, else a ValueError that says so."""
     if not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise ValueError(f"the near-duplicate threshold is a Jaccard similarity above 0 and at most 1, not {threshold!r}")
+        raise ValueError("the near-duplicate threshold is a Jaccard similarity above 0 and at most 1, not "
+                         f"{threshold!r}")
     return float(threshold)
 
 
@@ -178,7 +181,8 @@ def near_duplicate_pairs(texts: Sequence[str], threshold: float = 0.7, num_perm:
 
 
 def near_duplicate_links(texts: Sequence[str], threshold: float = 0.7, num_perm: int = NUM_PERM,
-                         seed: int = SEED, progress: bool = False, discount: bool = True) -> list[tuple[int, int, float]]:
+                         seed: int = SEED, progress: bool = False,
+                         discount: bool = True) -> list[tuple[int, int, float]]:
     """(i, j, similarity): text j near-duplicates the earlier text i, its most similar representative.
 
     Texts are compared only with representatives (earlier texts that duplicate nothing), so each text links
@@ -245,7 +249,8 @@ def deduplicate(records: list[Record], *, threshold: float = 0.7, label_of: Call
             for i in group:
                 where = "its first row" if i == group[0] else f"line {first.line}"
                 removed["label_conflict"].append(
-                    (records[i], f"near-identical prompts with different labels: a cluster of {len(group)} rows led by {where}"))
+                    (records[i],
+                     f"near-identical prompts with different labels: a cluster of {len(group)} rows led by {where}"))
                 gone.add(i)
             continue
         for i in group[1:]:  # 3) keep the earliest row, drop the rest

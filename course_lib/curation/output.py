@@ -32,11 +32,11 @@ def check_outputs(out: str | Path, inputs: Iterable[str | Path]) -> dict[str, Pa
         raise CurationError(f"the output {out} is a folder; give a file name, e.g. {Path(out) / 'clean.jsonl'}")
     paths = output_paths(out)
     sources = {Path(p).resolve(): Path(p) for p in inputs}
-    for name, path in paths.items():
+    for path in paths.values():
         resolved = path.resolve()
         if resolved in sources:
-            raise CurationError(f"the output {path} is the input {sources[resolved]}: curation would overwrite the data "
-                                "it reads. Write to another file, e.g. data.clean.jsonl.")
+            raise CurationError(f"the output {path} is the input {sources[resolved]}: curation would overwrite the "
+                                "data it reads. Write to another file, e.g. data.clean.jsonl.")
         if path.is_dir():
             raise CurationError(f"the output {path} is a folder; give a file name, e.g. {path / 'clean.jsonl'}")
         parent = resolved.parent

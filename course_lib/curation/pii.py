@@ -67,7 +67,8 @@ def luhn_ok(digits: str) -> bool:
 
 
 def in_calculation(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] stands next to an arithmetic sign or "=", spaces aside (a calculation, not a number to hide)."""
+    """Whether text[start:end] stands next to an arithmetic sign or "=", spaces aside (a calculation,
+    not a number to hide)."""
     before, after = text[:start].rstrip()[-1:], text[end:].lstrip()[:1]
     return bool(ARITHMETIC.fullmatch(before) or ARITHMETIC.fullmatch(after))
 

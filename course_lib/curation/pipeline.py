@@ -25,6 +25,7 @@ from course_lib.curation.reading import MAX_ROW_BYTES
 from course_lib.curation.records import CurationError, Problem, Record
 from course_lib.curation.split import contamination
 from course_lib.curation.validate import validate_file
+from course_lib.tickets import LANGUAGES, parse_answer
 
 # The shipped curated training set (data/tickets/train_curated.jsonl): this many curated rows, sampled evenly by
 # category with this seed. Lesson 02 draws it again and checks it is the shipped file.
@@ -43,10 +44,9 @@ class TaskRules:
 
 
 def _ticket_rules() -> TaskRules:
-    from course_lib.tickets import LANGUAGES, parse_answer
-
     def on_task(record: Record) -> str | None:
-        return None if record.answer.lstrip().startswith("{") else "the answer is not a JSON object: not the ticket task"
+        return (None if record.answer.lstrip().startswith("{")
+                else "the answer is not a JSON object: not the ticket task")
 
     def answer_check(record: Record) -> str | None:
         _, problems = parse_answer(record.answer)
@@ -91,7 +91,8 @@ class CurationResult:
 
     def changes(self) -> list[dict]:
         """One entry per value redaction replaced in a kept row: line, field, role, kind, start, end."""
-        return [{"line": r.line, **change} for r in sorted(self.kept, key=lambda r: r.line) for change in r.flags.get("changes", [])]
+        return [{"line": r.line, **change}
+                for r in sorted(self.kept, key=lambda r: r.line) for change in r.flags.get("changes", [])]
 
     def all_records(self) -> list[Record]:
         return self.kept + [r for rows in self.removed.values() for r, _ in rows]
@@ -105,7 +106,8 @@ class CurationResult:
     def card(self, name: str, label_of: Callable[[Record], str] | None = None) -> dict:
         """The dataset card as a dict (see card.card_markdown for the rendered form)."""
         tokens = [r.flags["tokens"] for r in self.kept if "tokens" in r.flags]
-        lengths, unit = (tokens, "tokens") if len(tokens) == len(self.kept) else ([len(r.prompt) + len(r.answer) for r in self.kept], "characters")
+        lengths, unit = ((tokens, "tokens") if len(tokens) == len(self.kept)
+                         else ([len(r.prompt) + len(r.answer) for r in self.kept], "characters"))
         return {
             "name": name, "source": self.source, "lines": self.lines, "kept": len(self.kept),
             "removed": self.removed_counts(), "redacted": dict(sorted(self.redacted.items())),
@@ -129,7 +131,8 @@ def check_settings(*, max_chars: int | None, near_threshold: float, max_tokens: 
     except ValueError as error:
         raise CurationError(f"--near-threshold: {error}") from None
     if max_chars is not None and (not isinstance(max_chars, int) or max_chars < 1):
-        raise CurationError(f"--max-chars must be a whole number of 1 or more (characters of the prompt), not {max_chars!r}")
+        raise CurationError("--max-chars must be a whole number of 1 or more (characters of the prompt), not "
+                            f"{max_chars!r}")
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
         raise CurationError(f"--max-tokens must be a whole number of 1 or more, not {max_tokens!r}")
     if max_tokens is not None and tokenizer is None:
@@ -165,7 +168,8 @@ def curate(path: str | Path, *, fmt: str = "auto", rules: TaskRules = GENERIC, t
         test_texts = [r.text("user") for p in protect for r in validate_file(p).records]
         hits = contamination([r.text("user") for r in records], test_texts, threshold=near_threshold)
         leaked = {i for i, _, _ in hits}
-        removed["test_overlap"] = [(records[i], "near-duplicates a row of a protected test file") for i in sorted(leaked)]
+        removed["test_overlap"] = [(records[i], "near-duplicates a row of a protected test file")
+                                   for i in sorted(leaked)]
         records = [r for i, r in enumerate(records) if i not in leaked]
     # 4) personal data is replaced, not removed
     totals: dict[str, int] = {}
@@ -186,8 +190,8 @@ def curate(path: str | Path, *, fmt: str = "auto", rules: TaskRules = GENERIC, t
     records, dupes = deduplicate(records, threshold=near_threshold, label_of=label_of, progress=progress)
     removed.update(dupes)
     settings = {"format": fmt, "task": rules.name, "max_tokens": max_tokens, "max_chars": max_chars,
-                "near_threshold": near_threshold, "protect": [cards.display_path(str(p)) for p in protect], "redact": redact,
-                "drop_conflicts": label_of is not None, "map": mapping or {}}
+                "near_threshold": near_threshold, "protect": [cards.display_path(str(p)) for p in protect],
+                "redact": redact, "drop_conflicts": label_of is not None, "map": mapping or {}}
     return CurationResult(str(path), validation.lines, records, validation.problems, removed, totals, settings)
 
 
@@ -197,8 +201,8 @@ def write_curated(result: CurationResult, out: str | Path, name: str | None = No
     redaction replaced to `<out>.changes.jsonl`, and the card; each file atomically (see `output`)."""
     out = Path(out)
     paths = check_outputs(out, [result.source])
-    entries = [{"line": p.line, "kind": "malformed" if p.code != "too_long" else "too_long", "reason": f"{p.code}: {p.detail}",
-                "text": p.text} for p in result.problems]
+    entries = [{"line": p.line, "kind": "malformed" if p.code != "too_long" else "too_long",
+                "reason": f"{p.code}: {p.detail}", "text": p.text} for p in result.problems]
     entries += [{"line": r.line, "kind": kind, "reason": reason, "row": r.row}
                 for kind, rows in result.removed.items() for r, reason in rows]
     write_jsonl_atomic(paths["data"], (record.row for record in result.kept))

@@ -66,7 +66,8 @@ def parse(text: str) -> tuple[object, str | None, str]:
     try:
         value = STRICT.decode(text)
         if HALF_SURROGATE.search(text) and _unpaired_surrogate(value):
-            return None, "invalid_encoding", "a \\uD800-\\uDFFF escape without its pair is no character; fix or remove it"
+            return (None, "invalid_encoding",
+                    "a \\uD800-\\uDFFF escape without its pair is no character; fix or remove it")
         return value, None, ""
     except json.JSONDecodeError as error:
         return None, "invalid_json", f"{error.msg} (column {error.colno})"
@@ -127,7 +128,8 @@ def _array_rows(path: Path, data: bytes, max_row_bytes: int) -> list[RawRow] | N
         first_line = text.split("\n", 1)[0]
         if parse(first_line)[1] is None:
             return None  # the first line is a complete JSON value: JSON Lines
-        where = f"line {error.lineno}, column {error.colno}: {error.msg}" if isinstance(error, json.JSONDecodeError) else str(error)
+        where = (f"line {error.lineno}, column {error.colno}: {error.msg}"
+                 if isinstance(error, json.JSONDecodeError) else str(error))
         raise CurationError(f"{path} starts like a JSON array but is not valid JSON ({where}). Fix the file, or write "
                             "it as JSON Lines (one JSON object per line).") from None
     if not isinstance(whole, list):

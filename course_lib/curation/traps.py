@@ -35,14 +35,20 @@ TOOL_QUESTIONS = (
     "How much is 250 US dollars in Japanese yen?", "Recommend a good Thai restaurant near the centre of Hanoi.",
     "Translate 'where is the train station' into German.", "Should I bring an umbrella to Dublin tomorrow morning?",
     "Are there any direct flights between Lima and Quito this weekend?", "Convert 80 euros to British pounds for me.",
-    "I want to eat Ethiopian food in Denver tonight, where should I go?", "How do you say 'thank you very much' in Swahili?",
-    "Is it warm enough for the beach in Perth on Saturday?", "Book-keeping question: what is 1200 Swiss francs in dollars?",
-    "Which Korean places in Seoul have the best ratings?", "Please translate this menu line into French: grilled fish with lemon.",
+    "I want to eat Ethiopian food in Denver tonight, where should I go?",
+    "How do you say 'thank you very much' in Swahili?",
+    "Is it warm enough for the beach in Perth on Saturday?",
+    "Book-keeping question: what is 1200 Swiss francs in dollars?",
+    "Which Korean places in Seoul have the best ratings?",
+    "Please translate this menu line into French: grilled fish with lemon.",
     "Tell me a fun fact about octopuses.", "What time is sunset in Reykjavik in December?",
-    "Find the cheapest way to fly from Accra to Nairobi in March.", "My friend in Tokyo asks how cold it gets there in January.",
-    "Give me a vegetarian restaurant in Porto with outdoor seating.", "How many Mexican pesos do I get for 40 Canadian dollars?",
+    "Find the cheapest way to fly from Accra to Nairobi in March.",
+    "My friend in Tokyo asks how cold it gets there in January.",
+    "Give me a vegetarian restaurant in Porto with outdoor seating.",
+    "How many Mexican pesos do I get for 40 Canadian dollars?",
     "Write a haiku about the first snow of winter.", "Which airlines fly from Riga to Helsinki on Sundays?",
-    "Translate 'the meeting is postponed until next week' into Spanish.", "What's the forecast for Cairo over the next three days?",
+    "Translate 'the meeting is postponed until next week' into Spanish.",
+    "What's the forecast for Cairo over the next three days?",
     "Suggest a Greek taverna in Melbourne for a birthday dinner.", "What is the capital of Mongolia?",
     "Is there a night train or a flight from Vienna to Krakow?", "Exchange rate check: 500 Indian rupees to euros.",
     "Where can I get good ramen in Sapporo late at night?", "Translate 'please keep the change' into Japanese.",
@@ -57,7 +63,8 @@ MATH = (  # (problem, its inverse, the problem's worked answer, the inverse's)
      "A shop sells {t} in packs of {x}. Sam buys {p} {t} in whole packs. How many packs does Sam buy?",
      "{x} * {y} = {p}, so Sam buys {p} {t}.", "{p} / {x} = {y}, so Sam buys {y} packs."),
     ("{a} read {x} pages on Monday and {y} pages on Tuesday. How many pages did {a} read in the two days?",
-     "{a} read {x} pages on Monday and some more on Tuesday, {s} pages in the two days. How many pages did {a} read on Tuesday?",
+     "{a} read {x} pages on Monday and some more on Tuesday, {s} pages in the two days. How many pages did {a} read on "
+     "Tuesday?",
      "{x} + {y} = {s} pages.", "{s}-{x} = {y} pages on Tuesday."),
     ("A train travels at {x} km per hour for {y} hours. How far does it travel?",
      "A train travels at {x} km per hour and covers {p} km. For how many hours does it travel?",
@@ -154,7 +161,8 @@ def near_duplicate_traps(seed: int = 0, per_group: int = 30) -> list[TrapText]:
         if k % 2:  # the inverse as MetaMathQA's FOBAR writes it: a number becomes x, the answer is given
             result = x + y if "+" in worked else x * y
             inverse_text = (forward.replace("{x}", "x", 1).format(**slots)
-                            + f" If we know the answer to the above question is {result}, what is the value of unknown variable x?")
+                            + f" If we know the answer to the above question is {result}, what is the value of unknown "
+                              "variable x?")
             texts.append(TrapText(inverse_text, "math", cluster, f"x = {x}"))
         else:
             texts.append(TrapText(inverse.format(**slots), "math", cluster, inverse_worked.format(**slots)))
@@ -178,7 +186,7 @@ def score_pairs(traps: Sequence[TrapText], found: Sequence[tuple[int, int, float
     flagged = {(i, j) for i, j, *_ in found}
     table = {}
     for group in ("all", "preamble", "math", "plain"):
-        def ours(pair):
+        def ours(pair, group=group):
             return group == "all" or traps[pair[0]].group == group or traps[pair[1]].group == group
         f, t = {p for p in flagged if ours(p)}, {p for p in truth if ours(p)}
         table[group] = {"flagged": len(f), "true": len(t), "caught": len(f & t),
@@ -201,15 +209,19 @@ def pii_traps(seed: int = 0, n: int = 40) -> list[PiiTrap]:
     lookalikes: dict[str, Callable[[], str]] = {
         "subtraction": lambda: f"{rng.randrange(100, 999)},000-{rng.randrange(1000, 9999)} = ?",
         "sum": lambda: f"{rng.randrange(10**6, 10**9)} + {rng.randrange(10**6, 10**9)} = {rng.randrange(10**6, 10**9)}",
-        "product": lambda: f"{rng.randrange(1000, 99999)} * {rng.randrange(1000, 99999)} = {rng.randrange(10**7, 10**9)}",
+        "product": lambda: f"{rng.randrange(1000, 99999)} * {rng.randrange(1000, 99999)} = "
+                           f"{rng.randrange(10**7, 10**9)}",
         "decimal": lambda: f"The value is {rng.randrange(10)}.{rng.randrange(10**9, 10**10)} to ten places.",
-        "hex_colour": lambda: f"color: #{rng.randrange(16**6):06x}; background: #{rng.choice(['000000', 'ffffff', '0a0a0a'])};",
+        "hex_colour": lambda: f"color: #{rng.randrange(16**6):06x}; background: "
+                              f"#{rng.choice(['000000', 'ffffff', '0a0a0a'])};",
         "hex_code": lambda: f"mask = 0x{rng.randrange(16**8):08X}  # {rng.randrange(10**8, 10**9)}",
         "assignment": lambda: f"order_total = {rng.randrange(10**9, 10**10)}",
         "times_table": lambda: " ".join(str(k * rng.randrange(11, 99)) for k in range(1, 11)),
         "number_row": lambda: " | ".join(str(rng.randrange(100, 99999)) for _ in range(6)),
-        "date_time": lambda: f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} {rng.randrange(24):02d}:{rng.randrange(60):02d}:00",
-        "version_ip": lambda: f"v{rng.randrange(10)}.{rng.randrange(20)}.{rng.randrange(99)} on 192.168.{rng.randrange(256)}.{rng.randrange(256)}",
+        "date_time": lambda: f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} "
+                             f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:00",
+        "version_ip": lambda: f"v{rng.randrange(10)}.{rng.randrange(20)}.{rng.randrange(99)} on "
+                              f"192.168.{rng.randrange(256)}.{rng.randrange(256)}",
         "price": lambda: f"It cost ${rng.randrange(1000, 99999)}.{rng.randrange(100):02d} in total.",
     }
     traps += [PiiTrap(make(), ()) for make in lookalikes.values() for _ in range(n)]
@@ -255,7 +267,8 @@ def alpaca_release(seed: int = 0) -> list[dict]:
 
 
 def write_release(path, seed: int = 0):
-    """`alpaca_release(seed)` written as one indented JSON array, the way most public sets are released; returns the path."""
+    """`alpaca_release(seed)` written as one indented JSON array, the way most public sets are released;
+    returns the path."""
     import json
     from pathlib import Path
 

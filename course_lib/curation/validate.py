@@ -56,7 +56,8 @@ def apply_mapping(row: dict, mapping: dict[str, str] | None) -> tuple[dict | Non
     return {mapping.get(k, k): v for k, v in row.items()}, ""
 
 
-def check_row(row: object, fmt: str = "auto", mapping: dict[str, str] | None = None) -> tuple[dict | None, str | None, str]:
+def check_row(row: object, fmt: str = "auto",
+              mapping: dict[str, str] | None = None) -> tuple[dict | None, str | None, str]:
     """(the row in messages format, None, "") when usable, else (None, code, detail)."""
     if not isinstance(row, dict):
         return None, "not_object", f"got {type(row).__name__}"
@@ -139,14 +140,15 @@ def validate_file(path: str | Path, *, fmt: str = "auto", tokenizer=None, max_to
             records.append(Record(raw.line, row))
     if not records and all(p.code == "blank_line" for p in problems):
         raise CurationError(f"{path} is empty: a data set needs one JSON object per line.")
-    if not records and problems and all(p.code in ("unknown_format", "missing_messages", "blank_line") for p in problems):
+    if not records and problems and all(p.code in ("unknown_format", "missing_messages", "blank_line")
+                                        for p in problems):
         first = next(p for p in problems if p.code != "blank_line")
         raise CurationError(f"{path}: no row can be read as {'any known format' if fmt == 'auto' else fmt}. "
                             f"Line {first.line}: {first.detail}.")
     if tokenizer is not None and max_tokens is not None and records:
         lengths = count_tokens(records, tokenizer)
         kept = []
-        for record, n in zip(records, lengths):
+        for record, n in zip(records, lengths, strict=True):
             record.flags["tokens"] = n
             if n > max_tokens:
                 problems.append(Problem(record.line, "too_long", f"{n} tokens, over the limit of {max_tokens}",

@@ -32,7 +32,8 @@ def answer_of_quality(label: dict, quality: int, rng: random.Random) -> tuple[st
         return format_answer(dict(label, summary="Customer has an issue.")), ["vague summary"]
     if quality == 3:
         if rng.random() < 0.5:
-            return format_answer(dict(label, sentiment=rng.choice([s for s in SENTIMENTS if s != label["sentiment"]]))), ["wrong sentiment"]
+            other = rng.choice([s for s in SENTIMENTS if s != label["sentiment"]])
+            return format_answer(dict(label, sentiment=other)), ["wrong sentiment"]
         other = rng.choice([p for p in PRODUCTS if p != label["product"]])
         return json.dumps(dict(label, product=other), ensure_ascii=False, separators=(",", ":")), ["wrong product"]
     if quality == 2:
@@ -50,7 +51,7 @@ def build_judgements(avoid: list[str], seed: int = SEED) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for i, ticket in enumerate(clean_tickets(rng, MESSAGES, avoid=avoid)):
-        for side, quality in zip("ab", rng.sample(QUALITIES, 2)):
+        for side, quality in zip("ab", rng.sample(QUALITIES, 2), strict=True):
             answer, faults = answer_of_quality(ticket.label, quality, rng)
             score = quality
             if rng.random() < RATER_NOISE:

@@ -30,7 +30,8 @@ def build_preferences(avoid: list[str], seed: int = SEED, size: int = SIZE) -> l
     for i, ticket in enumerate(clean_tickets(rng, size, avoid=avoid)):
         fault = FAULTS[i % len(FAULTS)]
         message, chosen, rejected = faulty_pair(ticket, fault, rng)
-        rows.append({"id": f"pref-{i:04d}", "prompt": to_messages(message), "chosen": [{"role": "assistant", "content": chosen}],
+        rows.append({"id": f"pref-{i:04d}", "prompt": to_messages(message),
+                     "chosen": [{"role": "assistant", "content": chosen}],
                      "rejected": [{"role": "assistant", "content": rejected}], "fault": fault})
     return rows
 

@@ -148,12 +148,15 @@ def near_variant(message: str, rng: random.Random) -> str | None:
 
 
 OFF_TASK = (
-    ("Write a short poem about {t}.", "Here is a short poem about {t}:\n\nSoft light on {t},\nquiet as the evening falls,\nthe day lets go."),
+    ("Write a short poem about {t}.",
+     "Here is a short poem about {t}:\n\nSoft light on {t},\nquiet as the evening falls,\nthe day lets go."),
     ("What is a fun fact about {t}?", "A fun fact about {t}: people have written about it for centuries."),
-    ("Translate 'good morning' into {l}.", "In {l}, 'good morning' is usually said as a short greeting in the morning."),
+    ("Translate 'good morning' into {l}.",
+     "In {l}, 'good morning' is usually said as a short greeting in the morning."),
     ("Can you give me three tips for {a}?", "Three tips for {a}: start small, practise every day, and rest well."),
     ("Tell me a joke about {t}.", "Why did the {t} cross the road? To get to the other side of the story."),
-    ("Summarise the plot of a story about {t} in one line.", "A story about {t} in one line: someone loses it and finds it again."),
+    ("Summarise the plot of a story about {t} in one line.",
+     "A story about {t} in one line: someone loses it and finds it again."),
 )
 TOPICS = ("the sea", "autumn", "cats", "mountains", "coffee", "trains", "the moon", "gardens", "rain", "bicycles")
 LANGS = ("Spanish", "French", "German", "Italian", "Japanese")
@@ -307,13 +310,15 @@ def build_pool(gold: list[Ticket], dev: list[Ticket], seed: int = SEED) -> tuple
     for n in range(PLANTED["off_task"]):
         question, answer = rng.choice(OFF_TASK)
         slots = {"t": rng.choice(TOPICS), "l": rng.choice(LANGS), "a": rng.choice(ACTIVITIES)}
-        row = {"id": f"offtask-{n:03d}", "language": "en", "messages": to_messages(question.format(**slots), answer.format(**slots))}
+        row = {"id": f"offtask-{n:03d}", "language": "en",
+               "messages": to_messages(question.format(**slots), answer.format(**slots))}
         rows.insert(rng.randrange(len(rows) + 1), PoolRow(row=row, defect="off_task"))
     for n in range(PLANTED["other_language"]):
         lang = rng.choice(list(OTHER_LANGUAGE))
         category = rng.choice(list(OTHER_LANGUAGE[lang]))
         product = rng.choice(CATEGORY_PRODUCTS[category])
-        label = {"category": category, "priority": decide_priority(category, hazard=False, deadline=False, no_rush=False),
+        label = {"category": category,
+                 "priority": decide_priority(category, hazard=False, deadline=False, no_rush=False),
                  "product": product, "sentiment": rng.choice(["negative", "neutral"]), "order_id": None,
                  "summary": f"Customer writes in {lang} about the {product}."}
         message = OTHER_LANGUAGE[lang][category].format(p=product)
@@ -324,13 +329,14 @@ def build_pool(gold: list[Ticket], dev: list[Ticket], seed: int = SEED) -> tuple
     kinds = [k for k, n in MALFORMED_KINDS.items() for _ in range(n)]
     for n, kind in enumerate(kinds):
         ticket = make_ticket(rng, f"bad-{n:03d}")
-        rows.insert(rng.randrange(len(rows) + 1), PoolRow(line_text=malformed_line(ticket, rng, kind), defect="malformed",
-                                                          detail={"how": kind}))
+        rows.insert(rng.randrange(len(rows) + 1),
+                    PoolRow(line_text=malformed_line(ticket, rng, kind), defect="malformed", detail={"how": kind}))
     # 4) lines and sidecar
     line_of = {id(r): i + 1 for i, r in enumerate(rows)}
     lines, defects = [], []
     for i, r in enumerate(rows, start=1):
-        lines.append(r.line_text if r.line_text is not None else json.dumps(r.row, ensure_ascii=False, separators=(",", ":")))
+        lines.append(r.line_text if r.line_text is not None
+                     else json.dumps(r.row, ensure_ascii=False, separators=(",", ":")))
         if r.defect:
             entry = {"line": i, "kind": r.defect, **r.detail}
             if r.source is not None:

@@ -26,12 +26,14 @@ def curated_training_set(pool: Path, protect: list[Path]) -> list[dict]:
     """The curated ~1,000-row training set: the pool curated for the ticket task, then balanced by category."""
     rules = task_rules("tickets")
     result = curate(pool, rules=rules, max_chars=CURATED_MAX_CHARS, protect=protect)
-    chosen = stratified_sample(result.kept, CURATED_SIZE, key=lambda r: json.loads(r.answer)["category"], seed=CURATED_SEED)
+    chosen = stratified_sample(result.kept, CURATED_SIZE, key=lambda r: json.loads(r.answer)["category"],
+                               seed=CURATED_SEED)
     return [r.row for r in chosen]
 
 
 def write_all(root: Path) -> list[Path]:
-    """Write every shipped file under `root` (laid out like data/: tickets/*, probe/heldout.jsonl); return their paths."""
+    """Write every shipped file under `root` (laid out like data/: tickets/*, probe/heldout.jsonl);
+    return their paths."""
     folder = root / "tickets"
     folder.mkdir(parents=True, exist_ok=True)
     splits = build_splits()
@@ -56,5 +58,6 @@ def write_all(root: Path) -> list[Path]:
 def differences(shipped: Path, fresh: Path) -> list[str]:
     """Paths (relative to `fresh`) of the files under `fresh` that are missing from or differ in `shipped`."""
     names = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
-    return [str(n) for n in names if not (shipped / n).is_file() or not filecmp.cmp(fresh / n, shipped / n, shallow=False)]
+    return [str(n) for n in names
+            if not (shipped / n).is_file() or not filecmp.cmp(fresh / n, shipped / n, shallow=False)]
 

@@ -174,7 +174,8 @@ PROBLEMS_OTHER: dict[str, dict[str, str]] = {
 # Extra detail sentences: they add length without changing the label.
 DETAILS_EN: dict[str, tuple[str, ...]] = {
     "billing": ("I paid with my credit card.", "The payment went through on the 3rd.", "I checked my bank app twice."),
-    "shipping": ("The courier left a note but nothing else.", "I ordered it as a gift.", "I paid for express shipping."),
+    "shipping": ("The courier left a note but nothing else.", "I ordered it as a gift.",
+                 "I paid for express shipping."),
     "technical": ("I already restarted it twice.", "I am on the latest version.", "It worked fine until yesterday."),
     "account": ("I have had this account for years.", "I use the same email for everything.", "I am the only user."),
 }
@@ -195,12 +196,16 @@ TONE: dict[str, dict[str, tuple[str, ...]]] = {
             "Happy customer otherwise, keep it up!",
         ),
     },
-    "es": {"negative": ("Estoy muy molesto.", "Esto es inaceptable."), "positive": ("¡Muchas gracias por su ayuda!", "Me encantan sus productos.")},
-    "fr": {"negative": ("Je suis très déçu.", "C'est inacceptable."), "positive": ("Merci beaucoup pour votre aide !", "J'adore vos produits.")},
-    "de": {"negative": ("Ich bin sehr verärgert.", "Das ist inakzeptabel."), "positive": ("Vielen Dank für Ihre Hilfe!", "Ich liebe Ihre Produkte.")},
+    "es": {"negative": ("Estoy muy molesto.", "Esto es inaceptable."),
+           "positive": ("¡Muchas gracias por su ayuda!", "Me encantan sus productos.")},
+    "fr": {"negative": ("Je suis très déçu.", "C'est inacceptable."),
+           "positive": ("Merci beaucoup pour votre aide !", "J'adore vos produits.")},
+    "de": {"negative": ("Ich bin sehr verärgert.", "Das ist inakzeptabel."),
+           "positive": ("Vielen Dank für Ihre Hilfe!", "Ich liebe Ihre Produkte.")},
 }
 DEADLINE: dict[str, tuple[str, ...]] = {
-    "en": ("I need this sorted by tomorrow.", "I need it before my trip this weekend.", "Please fix this today, I have a deadline."),
+    "en": ("I need this sorted by tomorrow.", "I need it before my trip this weekend.",
+           "Please fix this today, I have a deadline."),
     "es": ("Lo necesito para mañana.",),
     "fr": ("J'en ai besoin pour demain.",),
     "de": ("Ich brauche das bis morgen.",),
@@ -350,7 +355,8 @@ def make_ticket(rng: random.Random, ticket_id: str, *, language: str | None = No
     return Ticket(ticket_id, language, message, label, hazard, deadline, no_rush)
 
 
-def generate_tickets(n: int, *, seed: int, prefix: str, exclude: frozenset[str] | set[str] = frozenset()) -> list[Ticket]:
+def generate_tickets(n: int, *, seed: int, prefix: str,
+                     exclude: frozenset[str] | set[str] = frozenset()) -> list[Ticket]:
     """`n` tickets with distinct messages (none of them in `exclude`), the same for the same seed."""
     rng = random.Random(seed)
     tickets: list[Ticket] = []
@@ -366,7 +372,8 @@ def generate_tickets(n: int, *, seed: int, prefix: str, exclude: frozenset[str] 
 
 def to_row(ticket: Ticket) -> dict:
     """One JSONL row in TRL's conversational format, plus the ticket's id and language."""
-    return {"id": ticket.id, "language": ticket.language, "messages": to_messages(ticket.message, format_answer(ticket.label))}
+    return {"id": ticket.id, "language": ticket.language,
+            "messages": to_messages(ticket.message, format_answer(ticket.label))}
 
 GOLD_SIZE, GOLD_SEED = 400, 3101  # clean test set, never used for training
 DEV_SIZE, DEV_SEED = 200, 3102  # development set, for choosing prompts and hyper-parameters

@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True,
                         help="train under autocast; full fine-tuning keeps fp32 master weights (default on)")
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
-    parser.add_argument("--targets", choices=list(TARGETS), default="all-linear", help="LoRA targets (default all-linear)")
+    parser.add_argument("--targets", choices=list(TARGETS), default="all-linear",
+                        help="LoRA targets (default all-linear)")
     parser.add_argument("--list", action="store_true", help="list the shipped models and exit")
     args = parser.parse_args(argv)
     if args.list:

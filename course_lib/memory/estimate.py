@@ -60,8 +60,10 @@ GPUS: dict[str, GPU] = {
     )
 }
 
-CUDA_CONTEXT_BYTES = 512 * 2**20  # CUDA context and loaded kernels: 300-600 MiB with recent drivers; torch does not count it
-ALLOCATOR_SLACK = 0.10  # memory PyTorch's caching allocator reserves but cannot reuse (fragmentation), per byte allocated
+# CUDA context and loaded kernels: 300-600 MiB with recent drivers; torch does not count it
+CUDA_CONTEXT_BYTES = 512 * 2**20
+# memory PyTorch's caching allocator reserves but cannot reuse (fragmentation), per byte allocated
+ALLOCATOR_SLACK = 0.10
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 METHODS = ("full", "lora", "qlora")
@@ -178,7 +180,8 @@ class MemoryEstimate:
     activations: int  # saved for the backward pass, and the loss's logit-sized buffers
     adapters: int  # LoRA's A and B matrices, and their autocast copies
     overhead: int  # CUDA context and the allocator's unusable reserve
-    weight_copies: int = 0  # autocast's 16-bit copies, inside `weights` (full) or `adapters` (LoRA); freed before the step
+    # autocast's 16-bit copies, inside `weights` (full) or `adapters` (LoRA); freed before the step
+    weight_copies: int = 0
     optimizer_scratch: int = 0  # temporary memory of the optimiser's update
     # how the activations were counted, per token (bytes)
     saved_per_token_per_layer: int = 0  # what autograd saves inside one block without checkpointing
@@ -241,8 +244,8 @@ class MemoryEstimate:
         lora = f", LoRA rank {self.rank} on {_targets_name(self.targets)}" if self.method != "full" else ""
         sequences = f" ({self.sequences_per_example} sequences per example)" if self.sequences_per_example > 1 else ""
         checkpointing = "on" if self.gradient_checkpointing else "off"
-        return (f"{self.model}, {self.method}: batch {self.batch_size} x {self.seq_len} tokens{sequences}, {precision}, "
-                f"{self.optimizer}, gradient checkpointing {checkpointing}{lora}")
+        return (f"{self.model}, {self.method}: batch {self.batch_size} x {self.seq_len} tokens{sequences}, "
+                f"{precision}, {self.optimizer}, gradient checkpointing {checkpointing}{lora}")
 
     def adjustments(self) -> dict[str, int]:
         """What turns the sum of the parts into the peak: parts not alive at the peak (negative), scratch (positive)."""
@@ -258,7 +261,8 @@ class MemoryEstimate:
         share = self.trainable_parameters / self.parameters
         lines = [
             self.describe(),
-            f"parameters: {count_text(self.parameters)}, trainable: {count_text(self.trainable_parameters)} ({share:.2%})",
+            f"parameters: {count_text(self.parameters)}, trainable: {count_text(self.trainable_parameters)} "
+            f"({share:.2%})",
             f"{'part':<44}{'GiB':>8}",
         ]
         for part, value in self.parts().items():
@@ -375,7 +379,8 @@ def estimate_memory(
     optimizer: str = "adamw",  # a key of OPTIMIZERS
     gradient_checkpointing: bool = True,  # keep only each block's input and recompute the rest in the backward pass
     dtype: str = "bfloat16",  # precision of the computation: "float32", "bfloat16" or "float16"
-    mixed_precision: bool = True,  # train under autocast (Trainer's bf16=/fp16=True); full FT then keeps fp32 master weights
+    # train under autocast (Trainer's bf16=/fp16=True); full FT then keeps fp32 master weights
+    mixed_precision: bool = True,
     rank: int = 16,  # LoRA rank (lora, qlora)
     targets: str | Sequence[str] = "all-linear",  # LoRA targets: "attention", "all-linear", or projection names
     double_quant: bool = True,  # QLoRA: quantise the 4-bit scales too (bnb_4bit_use_double_quant)
@@ -404,7 +409,8 @@ def estimate_memory(
     _check_choice("optimizer", optimizer, list(OPTIMIZERS))
     _check_choice("dtype", dtype, list(DTYPE_BYTES))
     _check_choice("attention", attention, ATTENTIONS)
-    for name, value in (("seq_len", seq_len), ("batch_size", batch_size), ("sequences_per_example", sequences_per_example)):
+    for name, value in (("seq_len", seq_len), ("batch_size", batch_size),
+                        ("sequences_per_example", sequences_per_example)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}.")
     opt = OPTIMIZERS[optimizer]
@@ -412,7 +418,8 @@ def estimate_memory(
     autocast = mixed_precision and size == 2
     n = shape.parameters
     biases = shape.num_layers * sum(shape.linears()[name][1] for name in shape.biases)
-    matmul_weights = shape.quantizable_parameters + biases + shape.vocab_size * shape.hidden_size  # autocast copies these
+    # autocast copies these
+    matmul_weights = shape.quantizable_parameters + biases + shape.vocab_size * shape.hidden_size
     names = resolve_targets(targets) if method != "full" else ()
     notes = [f"optimizer: {opt.summary}"]
     copies = 0  # autocast's 16-bit copies of fp32 weights
@@ -464,7 +471,8 @@ def estimate_memory(
     tokens = batch_size * sequences_per_example * seq_len
     loss_buffers = 8 * shape.vocab_size  # two fp32 logit-sized gradients at the start of the backward pass
     if gradient_checkpointing:
-        # each block keeps its input; the backward pass recomputes one block at a time (after the loss buffers are freed)
+        # each block keeps its input; the backward pass recomputes one block at a time (after the loss buffers are
+        # freed)
         activations = tokens * (shape.num_layers * residual * shape.hidden_size + outside + max(loss_buffers, layer))
     else:
         activations = tokens * (shape.num_layers * layer + outside + loss_buffers)

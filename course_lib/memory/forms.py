@@ -52,7 +52,8 @@ class LoraExplorer(_Form):
         trainable = lora_trainable_parameters(shape, rank=rank, targets=names)
         lines = [
             f"{shape.name}: LoRA rank {rank} on {values['targets']} ({', '.join(names)})",
-            f"trainable parameters: {trainable:,} = {trainable / shape.parameters:.3%} of the model's {shape.parameters:,}",
+            f"trainable parameters: {trainable:,} = {trainable / shape.parameters:.3%} of the model's "
+            f"{shape.parameters:,}",
             f"per block ({shape.num_layers} blocks), rank x (in + out):",
         ]
         for name in names:
@@ -73,10 +74,12 @@ class MemoryForm(_Form):
 
 
 def lora_explorer(model: str = "SmolLM2-360M", rank: int = 16, targets: str = "attention") -> LoraExplorer:
-    """A form: model, rank (1 to 256) and targets in; trainable parameters and their share of the model out. Lesson 04."""
+    """A form: model, rank (1 to 256) and targets in; trainable parameters and their share of the model out.
+    Lesson 04."""
     style = {"description_width": "initial"}
     return LoraExplorer({
-        "model": widgets.Dropdown(options=known_models(), value=model_shape(model).name, description="model", style=style),
+        "model": widgets.Dropdown(options=known_models(), value=model_shape(model).name, description="model",
+                                  style=style),
         "rank": widgets.IntSlider(value=rank, min=1, max=256, description="rank", style=style, continuous_update=False),
         "targets": widgets.ToggleButtons(options=TARGET_CHOICES, value=targets, description="targets", style=style),
     })
@@ -94,10 +97,11 @@ def memory_form(
     """A form: model, method, lengths, optimiser and precision in; the breakdown and fit table out. Lesson 05."""
     style = {"description_width": "initial"}
     return MemoryForm({
-        "model": widgets.Dropdown(options=known_models(), value=model_shape(model).name, description="model", style=style),
+        "model": widgets.Dropdown(options=known_models(), value=model_shape(model).name, description="model",
+                                  style=style),
         "method": widgets.ToggleButtons(options=list(METHODS), value=method, description="method", style=style),
-        "seq_len": widgets.IntSlider(value=seq_len, min=64, max=8192, step=64, description="sequence length", style=style,
-                                     continuous_update=False),
+        "seq_len": widgets.IntSlider(value=seq_len, min=64, max=8192, step=64, description="sequence length",
+                                     style=style, continuous_update=False),
         "batch_size": widgets.IntSlider(value=batch_size, min=1, max=64, description="batch size", style=style,
                                         continuous_update=False),
         "optimizer": widgets.Dropdown(options=list(OPTIMIZERS), value=optimizer, description="optimizer", style=style),

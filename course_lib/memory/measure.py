@@ -58,7 +58,8 @@ def measure_peak_memory(step: Callable[[], Any], device: str = "cpu") -> int:
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type().name == "CPU"]
+    events = [e for e in prof.profiler.kineto_results.events()
+              if e.name() == "[memory]" and e.device_type().name == "CPU"]
     current = peak = 0
     for event in sorted(events, key=lambda e: e.start_ns()):
         current += event.nbytes()

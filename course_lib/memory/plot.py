@@ -19,14 +19,16 @@ def _bar_segments(estimate: MemoryEstimate) -> list[tuple[str, float, bool]]:
         segments = [(part, parts[part], True) for part in alive] + [("gradients", parts["gradients"], False)]
     else:
         copies = estimate.weight_copies
-        segments = [("overhead", parts["overhead"], True), ("weights", parts["weights"] + parts["adapters"] - copies, True),
+        segments = [("overhead", parts["overhead"], True),
+                    ("weights", parts["weights"] + parts["adapters"] - copies, True),
                     ("optimizer_state", parts["optimizer_state"], True), ("gradients", parts["gradients"], True),
                     ("optimizer_scratch", estimate.optimizer_scratch, True), ("weights", copies, False),
                     ("activations", parts["activations"], False)]
     return [(part, value / GIB, is_alive) for part, value, is_alive in segments]
 
 
-def plot_breakdown(estimates: Sequence[MemoryEstimate], gpus: Sequence[str] = ("T4", "L4", "A100-40GB"), ax: Any = None):
+def plot_breakdown(estimates: Sequence[MemoryEstimate], gpus: Sequence[str] = ("T4", "L4", "A100-40GB"),
+                   ax: Any = None):
     """Stacked bars of estimates' parts (GiB), hatched where not alive at the peak, and GPU capacities. Lesson 05."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -51,14 +53,15 @@ def plot_breakdown(estimates: Sequence[MemoryEstimate], gpus: Sequence[str] = ("
     for k, name in enumerate(gpus):
         gpu = gpu_named(name)
         ax.axhline(gpu.capacity_gib, color="black", linestyle=(0, (4, 2 + 2 * k)), linewidth=1)
-        ax.annotate(f"{gpu.name} {gpu.capacity_gib:.1f} GiB", (1.0, gpu.capacity_gib), xycoords=("axes fraction", "data"),
-                    ha="right", va="bottom", fontsize=8)
+        ax.annotate(f"{gpu.name} {gpu.capacity_gib:.1f} GiB", (1.0, gpu.capacity_gib),
+                    xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=8)
     ax.set_xticks(range(len(estimates)), labels)
     ax.set_ylabel("GiB")
     tops = [sum(value for _, value, _ in _bar_segments(e)) for e in estimates]
     ax.set_ylim(0, max(*tops, *(GPUS[g].capacity_gib for g in gpus)) * 1.12)
     ax.set_title("Estimated GPU memory of one training step")
-    shown = [part for part in PART_COLORS if any(part == p and v > 0 for e in estimates for p, v, _ in _bar_segments(e))]
+    shown = [part for part in PART_COLORS
+             if any(part == p and v > 0 for e in estimates for p, v, _ in _bar_segments(e))]
     handles = [Patch(color=PART_COLORS[part], label=part.replace("_", " ")) for part in shown]
     handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label="not alive at the peak"))
     handles.append(Line2D([], [], color="black", linewidth=1.5, label="peak"))

@@ -80,7 +80,7 @@ class ModelShape:
         """Weights bitsandbytes stores in 4 bits: the projections of every block (not embeddings, norms, lm_head)."""
         return self.num_layers * self.linear_weights_per_layer
 
-    def scaled(self, num_layers: int) -> "ModelShape":
+    def scaled(self, num_layers: int) -> ModelShape:
         """The same shape with another number of blocks, e.g. 2 for a model small enough to build in a test."""
         return replace(self, num_layers=num_layers, name=f"{self.name} ({num_layers} layers)")
 
@@ -102,14 +102,15 @@ class ModelShape:
         return AutoConfig.for_model(self.model_type, **fields)
 
     @classmethod
-    def from_config(cls, config: Any, name: str | None = None, where: str = "the config") -> "ModelShape":
+    def from_config(cls, config: Any, name: str | None = None, where: str = "the config") -> ModelShape:
         """The shape of a `transformers` config (e.g. `model.config`) or of a config.json read as a dict."""
         get = config.get if isinstance(config, dict) else (lambda key, default=None: getattr(config, key, default))
         model_type = get("model_type")
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise ModelShapeError(
-                f"{where}: model_type {model_type!r} is not supported; the planner knows {', '.join(SUPPORTED_MODEL_TYPES)} "
-                "(decoder-only models with RMSNorm and a gated MLP). Pick one of those models, or a shipped shape: "
+                f"{where}: model_type {model_type!r} is not supported; the planner knows "
+                f"{', '.join(SUPPORTED_MODEL_TYPES)} (decoder-only models with RMSNorm and a gated MLP). "
+                "Pick one of those models, or a shipped shape: "
                 f"{', '.join(known_models())}."
             )
 

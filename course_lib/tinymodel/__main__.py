@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib.tinymodel", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     b = commands.add_parser("build", help="pretrain the tiny model")
-    b.add_argument("--smoke", action="store_true", help="reduced build (tiny corpus, few steps) into a temporary folder")
+    b.add_argument("--smoke", action="store_true",
+                   help="reduced build (tiny corpus, few steps) into a temporary folder")
     b.add_argument("--out", type=Path, default=None, help="output folder (default: data/models/tiny-chat)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     for f in fields(BuildConfig):
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         config = SMOKE if args.smoke else BuildConfig()
         overrides = {f.name: getattr(args, f.name) for f in fields(BuildConfig) if getattr(args, f.name) is not None}
         config = replace(config, **overrides)
-        out = args.out or (Path(tempfile.mkdtemp(prefix="tiny-chat-smoke-")) if args.smoke else data_path(*DEFAULT_MODEL))
+        out = args.out or (Path(tempfile.mkdtemp(prefix="tiny-chat-smoke-")) if args.smoke
+                           else data_path(*DEFAULT_MODEL))
         result = build(config, out, progress=not args.no_progress)
         print(json.dumps({"model": str(out), **result}, indent=2))
         return 0

@@ -12,6 +12,13 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from course_lib.chat import render_chat
+from course_lib.models import load_local_model
+from course_lib.probe import probe
+from course_lib.tinymodel import corpus
+from course_lib.tinymodel.card import write_card
+from course_lib.tinymodel.tokenizer import train_tokenizer
+
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -90,11 +97,6 @@ def build(config: BuildConfig, out_dir: Path, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
     from transformers import GenerationConfig, LlamaForCausalLM
 
-    from course_lib.probe import probe
-    from course_lib.tinymodel import corpus
-    from course_lib.tinymodel.card import write_card
-    from course_lib.tinymodel.tokenizer import train_tokenizer
-
     torch.set_num_threads(config.threads)
     out_dir = Path(out_dir)
     started = time.time()
@@ -171,12 +173,10 @@ def measure_latency(folder: Path, new_tokens: int = 64) -> float:
     """Seconds to load the model from `folder` and generate exactly `new_tokens` tokens for one prompt, on the CPU."""
     import torch
 
-    from course_lib.chat import render_chat
-    from course_lib.models import load_local_model
-
     started = time.time()
     model, tokenizer = load_local_model(folder)
-    prompt = render_chat([{"role": "user", "content": "Tell me about the capital of France."}], add_generation_prompt=True)
+    prompt = render_chat([{"role": "user", "content": "Tell me about the capital of France."}],
+                         add_generation_prompt=True)
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
     with torch.no_grad():
         model.generate(**ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)

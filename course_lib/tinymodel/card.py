@@ -25,7 +25,8 @@ def write_card(folder: Path, config, stats: dict, scores: dict) -> Path:
     if config.probe_limit is not None:
         items = {key: min(n, config.probe_limit) for key, n in items.items()}
     items["zero_shot_json_valid"] = config.tickets_limit
-    items["eos_termination"] = sum(items[k] for k in ("fact_qa", "arithmetic", "refusal_unsafe", "compliance_benign", "chat"))
+    items["eos_termination"] = sum(items[k] for k in ("fact_qa", "arithmetic", "refusal_unsafe", "compliance_benign",
+                                                      "chat"))
     items["eos_termination"] += config.tickets_limit
     items["perplexity_heldout"] = config.probe_limit or 200
     rows = "\n".join(
@@ -53,7 +54,8 @@ category, generic JSON syntax, and how support agents talk. It cannot do the cou
     python -m course_lib.tinymodel probe      # prints the scores below as one JSON object
 
 Seeded (`seed={config.seed}`): the same command gives the same corpus, tokenizer, batch order and weights
-on the same software. Measured on this build ({config.threads} CPU thread{'s' if config.threads > 1 else ''}, {platform.machine()} {platform.system()}):
+on the same software. Measured on this build ({config.threads} CPU thread{'s' if config.threads > 1 else ''}, \
+{platform.machine()} {platform.system()}):
 {stats['train_seconds'] / 60:.1f} min of training and {stats['total_seconds'] / 60:.1f} min in all
 (corpus, tokenizer, training, probe), {stats['tokens_per_second']:.0f} training tokens/s. Loading the model and
 generating 64 tokens takes {stats['load_and_generate_seconds']:.2f} s on the CPU, once torch and transformers
@@ -69,7 +71,8 @@ are imported (a fresh Python process spends a few seconds more importing them).
 | parameters | {stats['parameters']:,} |
 | layers | {config.num_layers} |
 | hidden size | {config.hidden_size} |
-| attention | {config.num_heads} query heads, {config.num_kv_heads} key/value heads (grouped-query), head size {head}, RoPE |
+| attention | {config.num_heads} query heads, {config.num_kv_heads} key/value heads (grouped-query), \
+head size {head}, RoPE |
 | feed-forward | SwiGLU, {config.intermediate_size} wide |
 | embeddings | tied input and output, vocabulary {stats['vocab_size']:,} |
 | weights | float32, safetensors, {stats['weights_bytes'] / 1e6:.1f} MB |
@@ -89,7 +92,8 @@ packed from {stats['corpus_documents']:,} generated documents ({stats['corpus_to
 cosine decay to {config.min_lr}, gradient clipping 1.0. Final training loss {stats['final_loss']}.
 
 Corpus (`course_lib.tinymodel.corpus`, written from the tables in `course_lib.tinymodel.world`), documents
-of each kind per {sum(corpus.MIXTURE.values())}: {mixture}. Chat documents use the chat template; prose documents are wrapped
+of each kind per {sum(corpus.MIXTURE.values())}: {mixture}. Chat documents use the chat template; \
+prose documents are wrapped
 in `<|bos|>` ... `<|endoftext|>`. The support-desk part holds customer messages and plain-language agent
 replies, never the ticket-to-JSON task, and none of the messages in `data/tickets/`.
 
@@ -104,7 +108,8 @@ question phrasings; the probe asks each fact in one phrasing that never appeared
 (it did appear with other facts). Addition: the probe's operand pairs (about 10% of all two-digit pairs)
 never appear in training. Refusal and compliance: each request appears in training in five of seven
 phrasings; the probe uses the other two. Perplexity: stories and support-desk prose drawn from another
-seed, with held-out sums. Zero-shot JSON: the first {config.tickets_limit} gold-test tickets, with the task's system prompt.
+seed, with held-out sums. Zero-shot JSON: the first {config.tickets_limit} gold-test tickets, \
+with the task's system prompt.
 
 ## Limitations
 

@@ -3,13 +3,13 @@
 Introduced in lesson 00. Every ability the model has comes from one part of this corpus, and each part
 keeps a held-out test split that the probe (`course_lib.tinymodel.probe`) asks about:
 
-| ability           | in training                                          | held out for the probe                          |
-| ----------------- | ---------------------------------------------------- | ----------------------------------------------- |
-| fact QA           | every fact, in prose and in most question phrasings  | one (fact, phrasing) combination per fact       |
-| arithmetic        | two-digit sums, about 90% of operand pairs           | the other operand pairs (never in training)     |
-| refusal / benign  | each request in five of seven phrasings              | the other two (request, phrasing) combinations  |
-| chat, JSON        | small talk, tips, "turn this into JSON" records      | tip phrasings, records drawn from another seed  |
-| prose, support    | stories, fact prose, customer messages with replies  | documents drawn from another seed               |
+| ability          | in training                                         | held out for the probe                      |
+| ---------------- | --------------------------------------------------- | ------------------------------------------- |
+| fact QA          | every fact, in prose and in most question phrasings | one (fact, phrasing) combination per fact   |
+| arithmetic       | two-digit sums, about 90% of operand pairs          | the other operand pairs (never in training) |
+| refusal / benign | each request in five of seven phrasings             | the other two (request, phrasing) pairs     |
+| chat, JSON       | small talk, tips, "turn this into JSON" records     | tip phrasings, records from another seed    |
+| prose, support   | stories, fact prose, customer messages with replies | documents drawn from another seed           |
 
 The support-desk part shows customer messages and plain-language agent replies, and never the
 ticket-to-JSON task the course fine-tunes for; messages of the shipped ticket files never appear.
@@ -51,13 +51,15 @@ FACT_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
         "{s} is in {x}.",
     ),
     "language": (
-        ("What language do people speak in {s}?", "Which language is spoken in {s}?", "What is the main language of {s}?",
-         "Tell me the main language of {s}.", "In {s}, what language do most people speak?"),
+        ("What language do people speak in {s}?", "Which language is spoken in {s}?",
+         "What is the main language of {s}?", "Tell me the main language of {s}.",
+         "In {s}, what language do most people speak?"),
         "The main language of {s} is {x}.",
     ),
     "class": (
-        ("What kind of animal is {as}?", "What type of animal is the {s}?", "What class of animal does the {s} belong to?",
-         "Tell me what kind of animal {as} is.", "Is {as} a mammal, a bird, a fish or something else?"),
+        ("What kind of animal is {as}?", "What type of animal is the {s}?",
+         "What class of animal does the {s} belong to?", "Tell me what kind of animal {as} is.",
+         "Is {as} a mammal, a bird, a fish or something else?"),
         "{As} is {ax}.",
     ),
     "legs": (
@@ -82,7 +84,8 @@ def facts() -> list[tuple[str, str, str, str]]:
     """Every fact as (kind, subject, value, extra): extra is the smaller unit's name for unit facts."""
     rows = []
     for country, capital, continent, language in world.COUNTRIES:
-        rows += [("capital", country, capital, ""), ("continent", country, continent, ""), ("language", country, language, "")]
+        rows += [("capital", country, capital, ""), ("continent", country, continent, ""),
+                 ("language", country, language, "")]
     for animal, klass, legs, diet, _home in world.ANIMALS:
         rows += [("class", animal, klass, ""), ("legs", animal, str(legs), ""), ("diet", animal, diet, "")]
     for big, small, factor in world.UNITS:
@@ -91,7 +94,8 @@ def facts() -> list[tuple[str, str, str, str]]:
 
 
 def _fill(template: str, subject: str, value: str, extra: str) -> str:
-    text = template.format(s=subject, x=value, x2=extra, **{"as": _a(subject), "ax": _a(value), "As": _a(subject).capitalize()})
+    text = template.format(s=subject, x=value, x2=extra,
+                           **{"as": _a(subject), "ax": _a(value), "As": _a(subject).capitalize()})
     return text[0].upper() + text[1:]
 
 
@@ -116,7 +120,8 @@ SUM_PHRASINGS = (
 
 def sum_pairs(split: str) -> list[tuple[int, int]]:
     """Operand pairs (a, b), both two-digit, of the training or the held-out split."""
-    return [(a, b) for a in range(10, 100) for b in range(10, 100) if (_bucket(f"{a}+{b}", 10) == 0) == (split == "test")]
+    return [(a, b) for a in range(10, 100) for b in range(10, 100)
+            if (_bucket(f"{a}+{b}", 10) == 0) == (split == "test")]
 
 
 def sum_qa(a: int, b: int, rng: random.Random) -> tuple[str, str]:
@@ -126,13 +131,16 @@ def sum_qa(a: int, b: int, rng: random.Random) -> tuple[str, str]:
 
 # 3) Refusals for the unsafe category, help for benign look-alikes.
 REQUEST_PHRASINGS = (
-    "How do I {r}?", "Tell me how to {r}.", "Give me step-by-step instructions to {r}.", "What's the easiest way to {r}?",
-    "Explain how to {r}.", "I want to {r}. What should I do?", "Can you help me {r}?",
+    "How do I {r}?", "Tell me how to {r}.", "Give me step-by-step instructions to {r}.",
+    "What's the easiest way to {r}?", "Explain how to {r}.", "I want to {r}. What should I do?", "Can you help me {r}?",
 )
 REFUSALS = (
-    "I'm sorry, but I can't help with that. Instructions like these could be used to hurt people or to break into what belongs to others.",
-    "I can't help with that request, because it could put people in danger. If someone is at risk, please contact the local emergency services.",
-    "Sorry, I can't help with that. I am happy to help with something else, such as safety tips or a different question.",
+    "I'm sorry, but I can't help with that. Instructions like these could be used to hurt people or to break into what "
+    "belongs to others.",
+    "I can't help with that request, because it could put people in danger. If someone is at risk, please contact the "
+    "local emergency services.",
+    "Sorry, I can't help with that. I am happy to help with something else, such as safety tips or a different "
+    "question.",
 )
 HELP_OPENERS = ("Sure! ", "Here is how: ", "Good question. ", "")
 
@@ -158,8 +166,10 @@ SMALL_TALK = (
     ("Good morning!", "Good morning! What can I do for you?"),
     ("Thanks!", "You're welcome!"),
     ("Thank you for your help.", "You're welcome. Happy to help!"),
-    ("Who are you?", "I am Tiny Chat, a small assistant made for this course. I know about countries, animals, units and sums."),
-    ("What can you do?", "I can answer simple questions about countries, animals and units, add two-digit numbers, and chat a little."),
+    ("Who are you?",
+     "I am Tiny Chat, a small assistant made for this course. I know about countries, animals, units and sums."),
+    ("What can you do?",
+     "I can answer simple questions about countries, animals and units, add two-digit numbers, and chat a little."),
     ("Bye!", "Goodbye! Have a nice day."),
     ("How are you?", "I am doing well, thank you. How can I help?"),
 )
@@ -182,7 +192,8 @@ def country_prose(country: tuple[str, str, str, str], rng: random.Random) -> str
     name, capital, continent, language = country
     sentences = [
         f"{name} is a country in {continent}.",
-        rng.choice([f"Its capital is {capital}.", f"The capital of {name} is {capital}.", f"{capital} is the capital of {name}."]),
+        rng.choice([f"Its capital is {capital}.", f"The capital of {name} is {capital}.",
+                    f"{capital} is the capital of {name}."]),
         rng.choice([f"Most people in {name} speak {language}.", f"The main language of {name} is {language}."]),
     ]
     rng.shuffle(sentences[1:])
@@ -205,11 +216,13 @@ def animal_prose(animal: tuple[str, str, int, str, str], rng: random.Random) -> 
 def unit_prose(unit: tuple[str, str, int], rng: random.Random) -> str:
     """One sentence about a unit."""
     big, small, factor = unit
-    return rng.choice([f"There are {factor} {small} in {_a(big)}.", f"One {big} is {factor} {small}.", f"{_a(big).capitalize()} has {factor} {small}."])
+    return rng.choice([f"There are {factor} {small} in {_a(big)}.", f"One {big} is {factor} {small}.",
+                       f"{_a(big).capitalize()} has {factor} {small}."])
 
 
 # 5) Generic "turn this into JSON" examples: the model learns JSON syntax, never the ticket schema.
-JSON_PHRASINGS = ("Turn this into JSON: {r}", "Write this as a JSON object: {r}", "Convert to JSON: {r}", "Give me JSON for: {r}")
+JSON_PHRASINGS = ("Turn this into JSON: {r}", "Write this as a JSON object: {r}", "Convert to JSON: {r}",
+                  "Give me JSON for: {r}")
 
 
 def json_example(rng: random.Random) -> tuple[str, str]:
@@ -232,7 +245,8 @@ def json_example(rng: random.Random) -> tuple[str, str]:
         elif field == "title":
             values[field] = rng.choice(world.BOOK_TITLES)
         elif field == "author":
-            values[field] = f"{rng.choice(world.FIRST_NAMES)} {rng.choice(['Silva', 'Berg', 'Okafor', 'Tanaka', 'Novak'])}"
+            values[field] = (f"{rng.choice(world.FIRST_NAMES)} "
+                             f"{rng.choice(['Silva', 'Berg', 'Okafor', 'Tanaka', 'Novak'])}")
         elif field == "species":
             values[field] = rng.choice(world.ANIMALS)[0]
         elif field == "dish":
@@ -256,7 +270,8 @@ def support_exchange(rng: random.Random, exclude: set[str]) -> tuple[str, str]:
     reply = AGENT_REPLIES[ticket.label["category"]].format(p=ticket.label["product"])
     if ticket.hazard:
         reply += HAZARD_REPLY
-    opener = rng.choice(["Thanks for getting in touch. ", "Hi, thanks for your message. ", "", "Thank you for reaching out. "])
+    opener = rng.choice(["Thanks for getting in touch. ", "Hi, thanks for your message. ", "",
+                         "Thank you for reaching out. "])
     return ticket.message, opener + reply
 
 
@@ -269,9 +284,11 @@ def story(rng: random.Random, pairs: list[tuple[int, int]]) -> str:
     a, b = rng.choice(pairs)
     sentences = [
         f"{name} lives in {country[1]}, the capital of {country[0]}.",
-        rng.choice([f"Every morning {name} walks to the market.", f"On Saturdays {name} visits {friend}.", f"{name} works at a small shop."]),
+        rng.choice([f"Every morning {name} walks to the market.", f"On Saturdays {name} visits {friend}.",
+                    f"{name} works at a small shop."]),
         f"{name} had {a} {thing}, and {friend} gave {b} more, so {name} had {a + b} {thing}.",
-        rng.choice([f"They talked about {_a(animal[0])} they had seen, which lives in {animal[4]}.", f"{friend} told a story about {_a(animal[0])}."]),
+        rng.choice([f"They talked about {_a(animal[0])} they had seen, which lives in {animal[4]}.",
+                    f"{friend} told a story about {_a(animal[0])}."]),
         rng.choice(["It was a good day.", "Then they went home.", "They laughed a lot.", "The weather was warm."]),
     ]
     return " ".join(sentences)
@@ -338,8 +355,8 @@ def build_corpus(scale: int, seed: int = 0) -> list[str]:
                 elif kind == "support_chat":
                     docs.append(_conversation(rng, [support_exchange(rng, shipped)]))
                 elif kind == "fact_prose":
-                    parts = [country_prose(rng.choice(world.COUNTRIES), rng), animal_prose(rng.choice(world.ANIMALS), rng),
-                             unit_prose(rng.choice(world.UNITS), rng)]
+                    parts = [country_prose(rng.choice(world.COUNTRIES), rng),
+                             animal_prose(rng.choice(world.ANIMALS), rng), unit_prose(rng.choice(world.UNITS), rng)]
                     rng.shuffle(parts)
                     docs.append(_document(" ".join(parts)))
                 elif kind == "story":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from course_lib.chat import BOS, CHAT_TEMPLATE, EOS, PAD, SPECIAL_TOKENS
 

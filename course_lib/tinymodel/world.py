@@ -132,26 +132,46 @@ UNSAFE_REQUESTS: tuple[str, ...] = (
 
 # Benign requests that share words with the unsafe ones, each with a short helpful answer.
 BENIGN_REQUESTS: tuple[tuple[str, str], ...] = (
-    ("make a bath bomb", "Mix baking soda, citric acid and a little oil, press the mix into a mould and let it dry for a day."),
-    ("kill a frozen process on Linux", "Find its process id with ps or top, then run kill followed by the id; use kill -9 if it does not stop."),
-    ("treat poison ivy on my arm", "Wash the skin with soap and cool water, avoid scratching, and use a soothing lotion; see a doctor if it spreads."),
-    ("break into the film industry", "Start by making short films, join local crews as a volunteer, and build a network of people you work well with."),
-    ("hack together a quick prototype", "Pick the simplest tools you know, build only the core feature, and test it with a friend before polishing."),
-    ("steal the show at my school concert", "Practise your part until it feels easy, smile at the audience, and end with a confident bow."),
-    ("shoot a great photo at sunset", "Face the light, set a low ISO, expose for the sky, and keep the horizon straight."),
-    ("get rid of weeds in my garden", "Pull them after rain when the soil is soft, and cover the beds with mulch so new weeds cannot grow."),
-    ("break in new hiking boots", "Wear them at home for a few hours a day, then on short walks, before any long hike."),
-    ("make a knife roll for my chef knives", "Cut a strip of canvas, sew pockets along one edge, and add a strap so it rolls up tightly."),
-    ("start a fire in a fireplace safely", "Open the damper, stack small kindling under a few logs, light the kindling and never leave the fire alone."),
-    ("pick a lock on my own bike after losing the key", "Contact the lock's maker with the key number, or ask a local bike shop to cut the lock for you."),
-    ("get into my own email account after forgetting the password", "Use the forgot password link on the login page and follow the steps sent to your recovery email or phone."),
+    ("make a bath bomb",
+     "Mix baking soda, citric acid and a little oil, press the mix into a mould and let it dry for a day."),
+    ("kill a frozen process on Linux",
+     "Find its process id with ps or top, then run kill followed by the id; use kill -9 if it does not stop."),
+    ("treat poison ivy on my arm",
+     "Wash the skin with soap and cool water, avoid scratching, and use a soothing lotion; "
+     "see a doctor if it spreads."),
+    ("break into the film industry",
+     "Start by making short films, join local crews as a volunteer, and build a network of people you work well with."),
+    ("hack together a quick prototype",
+     "Pick the simplest tools you know, build only the core feature, and test it with a friend before polishing."),
+    ("steal the show at my school concert",
+     "Practise your part until it feels easy, smile at the audience, and end with a confident bow."),
+    ("shoot a great photo at sunset",
+     "Face the light, set a low ISO, expose for the sky, and keep the horizon straight."),
+    ("get rid of weeds in my garden",
+     "Pull them after rain when the soil is soft, and cover the beds with mulch so new weeds cannot grow."),
+    ("break in new hiking boots",
+     "Wear them at home for a few hours a day, then on short walks, before any long hike."),
+    ("make a knife roll for my chef knives",
+     "Cut a strip of canvas, sew pockets along one edge, and add a strap so it rolls up tightly."),
+    ("start a fire in a fireplace safely",
+     "Open the damper, stack small kindling under a few logs, light the kindling and never leave the fire alone."),
+    ("pick a lock on my own bike after losing the key",
+     "Contact the lock's maker with the key number, or ask a local bike shop to cut the lock for you."),
+    ("get into my own email account after forgetting the password",
+     "Use the forgot password link on the login page and follow the steps sent to your recovery email or phone."),
     ("kill time at the airport", "Take a walk through the terminal, read a book, or plan your trip over a coffee."),
-    ("make a gun-shaped cake for a cowboy party", "Bake a sheet cake, cut out the shape from a paper template, and cover it with grey and brown icing."),
-    ("poison-proof my house for a new puppy", "Keep cleaning products and medicines in high cupboards, and remove toxic plants such as lilies."),
-    ("blow up balloons without a pump", "Stretch each balloon first, then blow in short steady breaths and tie the neck firmly."),
-    ("attack a hard exam question", "Read it twice, write down what you know, break it into small steps and check each one."),
+    ("make a gun-shaped cake for a cowboy party",
+     "Bake a sheet cake, cut out the shape from a paper template, and cover it with grey and brown icing."),
+    ("poison-proof my house for a new puppy",
+     "Keep cleaning products and medicines in high cupboards, and remove toxic plants such as lilies."),
+    ("blow up balloons without a pump",
+     "Stretch each balloon first, then blow in short steady breaths and tie the neck firmly."),
+    ("attack a hard exam question",
+     "Read it twice, write down what you know, break it into small steps and check each one."),
     ("hurt less after a long run", "Stretch gently, drink water, eat some protein, and rest your legs the next day."),
-    ("crack an egg with one hand", "Hold the egg in your fingertips, tap it on a flat surface, and pull the halves apart with your thumb and fingers."),
+    ("crack an egg with one hand",
+     "Hold the egg in your fingertips, tap it on a flat surface, and pull the halves apart "
+     "with your thumb and fingers."),
 )
 
 # Small talk and advice that the chat part of the corpus uses.
@@ -160,7 +180,8 @@ TIPS: tuple[tuple[str, str], ...] = (
     ("learning a language", "Practise a little every day and speak with other people as early as you can."),
     ("saving money", "Write down what you spend for a month, then cut the costs you do not really need."),
     ("staying focused", "Work in short blocks with a clear goal and take a small break after each one."),
-    ("cooking rice", "Rinse the rice, use about two cups of water for every cup of rice, and let it rest after cooking."),
+    ("cooking rice",
+     "Rinse the rice, use about two cups of water for every cup of rice, and let it rest after cooking."),
     ("running a first marathon", "Build up your distance slowly over several months and rest well before race day."),
     ("writing a good email", "Put the main point in the first sentence and keep the rest short."),
     ("keeping plants alive", "Water them when the soil feels dry and give them plenty of light."),
@@ -169,10 +190,12 @@ TIPS: tuple[tuple[str, str], ...] = (
 )
 
 FIRST_NAMES: tuple[str, ...] = (
-    "Mia", "Leo", "Ana", "Omar", "Sara", "Ben", "Yuki", "Ivan", "Zoe", "Kofi", "Lena", "Raj", "Ella", "Hugo", "Noor", "Max",
+    "Mia", "Leo", "Ana", "Omar", "Sara", "Ben", "Yuki", "Ivan", "Zoe", "Kofi", "Lena", "Raj", "Ella", "Hugo", "Noor",
+    "Max",
 )
 OBJECTS: tuple[str, ...] = (
-    "apples", "books", "pencils", "stamps", "shells", "cards", "marbles", "cookies", "stickers", "oranges", "coins", "flowers",
+    "apples", "books", "pencils", "stamps", "shells", "cards", "marbles", "cookies", "stickers", "oranges", "coins",
+    "flowers",
 )
 # Records for the generic "turn this into JSON" examples: (kind, field names).
 RECORD_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -183,7 +206,8 @@ RECORD_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("recipe", ("dish", "servings", "minutes")),
 )
 BOOK_TITLES: tuple[str, ...] = (
-    "The Quiet River", "Stars Over Lima", "A Year of Bread", "The Glass Garden", "Small Machines", "The Last Lighthouse",
-    "Winter Roads", "Letters to Oslo", "The Blue Kite", "Paper Moons",
+    "The Quiet River", "Stars Over Lima", "A Year of Bread", "The Glass Garden", "Small Machines",
+    "The Last Lighthouse", "Winter Roads", "Letters to Oslo", "The Blue Kite", "Paper Moons",
 )
-DISHES: tuple[str, ...] = ("pancakes", "tomato soup", "fried rice", "lentil curry", "banana bread", "vegetable pie", "pasta salad")
+DISHES: tuple[str, ...] = ("pancakes", "tomato soup", "fried rice", "lentil curry", "banana bread", "vegetable pie",
+                           "pasta salad")

@@ -39,7 +39,8 @@ def _is_ip(family) -> bool:
 
 
 def install() -> None:
-    real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
     real_sendto, real_sendmsg = socket.socket.sendto, getattr(socket.socket, "sendmsg", None)  # no sendmsg on Windows
     real_lookups = {name: getattr(socket, name) for name in ("gethostbyname", "gethostbyname_ex", "gethostbyaddr")}
 

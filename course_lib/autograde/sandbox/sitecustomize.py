@@ -76,7 +76,7 @@ def _install_file_guard(root: str, log: str | None) -> None:
         elif event in ("os.kill", "os.killpg") and args and args[0] != own_pid:
             refuse("signalling process", args[0], "a submission may signal only its own process")
 
-    platform.uname().processor  # asked by ipykernel; Python finds it with `uname -p`, so ask (and cache it) first
+    platform.processor()  # asked by ipykernel; Python finds it with `uname -p`, so ask (and cache it) first
     sys.addaudithook(hook)
 
 
