@@ -53,9 +53,9 @@ def test_config_follows_the_profile(tmp_path):
 
 
 def test_tensorboard_switch(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "has_tensorboard", lambda: True)
+    monkeypatch.setattr(runs, "has_tensorboard", lambda: True)
     assert training.sft_config(TINY, output_dir=tmp_path, tensorboard=True).report_to == ["tensorboard"]
-    monkeypatch.setattr(training, "has_tensorboard", lambda: False)
+    monkeypatch.setattr(runs, "has_tensorboard", lambda: False)
     with pytest.raises(ImportError, match="pip install tensorboard"):
         training.sft_config(TINY, output_dir=tmp_path, tensorboard=True)
 
