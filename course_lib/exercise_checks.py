@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
-IGNORE_INDEX = -100  # the label of a token the loss skips (lesson 03)
+from course_lib.chat import IGNORE_INDEX
 
 
 class ExerciseCheckFailed(AssertionError):

@@ -22,7 +22,7 @@ from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback
 from trl import SFTTrainer
 
-from course_lib.chat import EOS, GENERATION_MARKER
+from course_lib.chat import EOS, GENERATION_MARKER, IGNORE_INDEX
 from course_lib.checks import whole_number
 from course_lib.hardware import Hardware
 from course_lib.profiles import Profile, course_seed
@@ -40,8 +40,6 @@ from course_lib.runs import (
 
 if TYPE_CHECKING:
     from trl import SFTConfig
-
-IGNORE_INDEX = -100  # the label of a token the loss skips
 
 # Full fine-tuning learning rate per profile. The tiny model (pretrained at a peak of 2e-3) needs a large step to
 # learn the task in lesson 03's 180 steps (curated rows without the system prompt, cosine schedule): category
