@@ -29,11 +29,6 @@ if TYPE_CHECKING:
 
 Conversation = Sequence[dict]  # chat turns: {"role": ..., "content": ...}
 
-# DPO learning rates of a LoRA adapter per profile. On the tiny model 5e-3 wrecked it within 50 steps (its answers
-# turned to noise); 1e-3 removes most of lesson 06's habits in 20 steps, where 5e-4 needed 40. Hub models take the
-# usual LoRA-DPO rate.
-LEARNING_RATES = {"tiny": 1e-3, "t4": 5e-5, "large": 5e-5}
-
 
 def dpo_loss(
     policy_chosen_logps: torch.Tensor,
@@ -212,7 +207,7 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
         per_device_train_batch_size=max(1, profile.batch_size // 2),  # pairs: two answers each, as many as in SFT
         beta=beta,  # how far the policy may move from the reference: small beta, weak pull back
         loss_type="sigmoid",  # the loss of the DPO paper, as dpo_loss writes it
-        learning_rate=LEARNING_RATES.get(profile.name, 5e-6),
+        learning_rate=profile.learning_rate("dpo"),  # of the LoRA adapter DPO trains
         precompute_ref_log_probs=False,  # the reference runs in each step, with the adapter off
         save_strategy="no",
     )

@@ -6,11 +6,12 @@ repeats, so that they are the same everywhere:
 - `answer_token_ids`: the tokens the answers are written with; their embedding rows are trained too;
 - `lora_config`: peft's `LoraConfig` from the profile (rank, targets, alpha = 2 x rank, trained token rows);
 - `lora_rank`: the rank asked for, or the profile's (`None`); 0 or less is an error;
-- `learning_rate`: the adapter learning rate of a profile;
 - `trainable_parameters`: the trainable parameters, read from a model;
 - `folder_bytes`: the size on disk of a saved adapter or model;
 - `fine_tune`, `save_adapter`, `load_or_train`: train an adapter with the SFT helpers, save it with its settings, and
   reuse a saved one in a later lesson.
+
+The adapter learning rate is the profile's (`profile.learning_rate("lora")`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,6 @@ from typing import Any
 
 from course_lib.checks import whole_number
 from course_lib.profiles import Profile, course_seed
-
-# LoRA learning rate per profile. Adapters start at zero and change a small part of the model, so they take a larger
-# step than full fine-tuning (course_lib.training.LEARNING_RATES). The tiny model: rank 4 with its answer tokens
-# trained reaches 0.84 category accuracy on 200 gold tickets after 300 steps at 1e-2; 5e-3 is slower and 2e-2 unstable.
-# Real instruct models use the usual 2e-4.
-LEARNING_RATES: dict[str, float] = {"tiny": 1e-2, "t4": 2e-4, "large": 2e-4}
 
 TARGETS: dict[str, list[str] | str] = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],  # the four attention projections of every block
@@ -40,11 +35,6 @@ def lora_rank(profile: Profile, rank: int | None = None) -> int:
         return profile.lora_rank
     return whole_number("rank", rank, f"Pass the adapter's rank, e.g. rank=8, or rank=None for the profile's "
                                       f"rank ({profile.lora_rank}).")
-
-
-def learning_rate(profile: Profile) -> float:
-    """The adapter learning rate for `profile` (2e-4 for a profile without its own)."""
-    return LEARNING_RATES.get(profile.name, 2e-4)
 
 
 def answer_token_ids(tokenizer, rows: Sequence[dict]) -> list[int]:
@@ -127,7 +117,7 @@ def fine_tune(
 
     # 1) check the rows and settings before the adapter changes `model` in place
     training.check_rows(train_rows, eval_rows)
-    overrides.setdefault("learning_rate", learning_rate(profile))
+    overrides.setdefault("learning_rate", profile.learning_rate("lora"))
     overrides.setdefault("save_strategy", "no")
     config = training.sft_config(profile, lesson=lesson, output_dir=output_dir, seed=seed, **overrides)
     # 2) the adapter, then the trainer
@@ -147,7 +137,7 @@ def adapter_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: st
     return {"model": profile.model, "dtype": profile.dtype, "rank": lora_rank(profile, rank), "targets": targets,
             "train_tokens": train_tokens, "max_steps": step_budget(profile, lesson, max_steps),
             "seed": course_seed(seed),
-            "learning_rate": learning_rate(profile), "batch_size": profile.batch_size,
+            "learning_rate": profile.learning_rate("lora"), "batch_size": profile.batch_size,
             "rows": rows_fingerprint(train_rows)}
 
 

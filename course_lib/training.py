@@ -41,11 +41,6 @@ from course_lib.runs import (
 if TYPE_CHECKING:
     from trl import SFTConfig
 
-# Full fine-tuning learning rate per profile. The tiny model (pretrained at a peak of 2e-3) needs a large step to
-# learn the task in lesson 03's 180 steps (curated rows without the system prompt, cosine schedule): category
-# accuracy on 200 gold tickets reaches 0.80 at 3e-3 and 0.875 at 5e-3. Real instruct models use the usual 2e-5.
-LEARNING_RATES: dict[str, float] = {"tiny": 5e-3, "t4": 2e-5, "large": 2e-5}
-
 
 class PreflightError(ValueError):
     """Training would fail or silently learn the wrong thing; the message says which setting to change."""
@@ -82,7 +77,7 @@ def sft_config(
         # what is trained
         assistant_only_loss=True,  # loss on the assistant's answers only (the {% generation %} spans)
         packing=False,  # one conversation per row, so the label mask can be decoded row by row
-        learning_rate=LEARNING_RATES.get(profile.name, 2e-5),
+        learning_rate=profile.learning_rate("full"),
         # what is evaluated and saved
         eval_strategy="steps",
         eval_steps=eval_steps,
@@ -414,7 +409,7 @@ def full_sft_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: s
     """Everything that decides the weights of lesson 03's full fine-tuning run, as a JSON-able dict (rows as a hash)."""
     return {"method": "full", "model": profile.model, "dtype": profile.dtype,
             "max_steps": step_budget(profile, lesson, max_steps), "seed": course_seed(seed),
-            "learning_rate": LEARNING_RATES.get(profile.name, 2e-5), "batch_size": profile.batch_size,
+            "learning_rate": profile.learning_rate("full"), "batch_size": profile.batch_size,
             "max_length": profile.max_length, "rows": rows_fingerprint(train_rows)}
 
 

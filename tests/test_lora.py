@@ -37,7 +37,7 @@ def test_config_from_the_profile():
     attention = lora.lora_config(PROFILES["t4"], targets="attention")
     assert attention.r == 16 and set(attention.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}
     assert attention.trainable_token_indices is None
-    assert lora.learning_rate(TINY) == 1e-2 and lora.learning_rate(PROFILES["t4"]) == 2e-4
+    assert TINY.learning_rate("lora") == 1e-2 and PROFILES["t4"].learning_rate("lora") == 2e-4
     with pytest.raises(ValueError, match="attention"):
         lora.lora_config(TINY, targets="mlp")
 
