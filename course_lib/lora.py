@@ -8,8 +8,8 @@ repeats, so that they are the same everywhere:
 - `lora_rank`: the rank asked for, or the profile's (`None`); 0 or less is an error;
 - `trainable_parameters`: the trainable parameters, read from a model;
 - `folder_bytes`: the size on disk of a saved adapter or model;
-- `fine_tune`, `save_adapter`, `load_or_train`: train an adapter with the SFT helpers, save it with its settings, and
-  reuse a saved one in a later lesson.
+- `fine_tune`, `save_adapter`, `lora_settings`, `load_or_train`: train an adapter with the SFT helpers, save it with
+  its settings, and reuse a saved one in a later lesson (`runs.SavedRun`).
 
 The adapter learning rate is the profile's (`profile.learning_rate("lora")`).
 """
@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from course_lib.checks import whole_number
-from course_lib.profiles import Profile, course_seed
+from course_lib.models import load_model_and_tokenizer
+from course_lib.profiles import Profile, course_seed, set_seed
+
+if TYPE_CHECKING:
+    from course_lib.runs import SavedRun
 
 TARGETS: dict[str, list[str] | str] = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],  # the four attention projections of every block
@@ -113,7 +117,6 @@ def fine_tune(
     from peft import get_peft_model
 
     from course_lib import runs, training
-    from course_lib.profiles import set_seed
 
     # 1) check the rows and settings before the adapter changes `model` in place
     training.check_rows(train_rows, eval_rows)
@@ -129,9 +132,10 @@ def fine_tune(
     return trainer
 
 
-def adapter_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: str, seed: int, rank: int | None,
-                     targets: str, train_tokens: bool, max_steps: int | None) -> dict:
-    """Everything that decides a trained adapter's weights, as a JSON-able dict (the rows as a hash)."""
+def lora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0, max_steps: int | None = None,
+                  lesson: str = "04", rank: int | None = None, targets: str = "all-linear",
+                  train_tokens: bool = True) -> dict:
+    """Everything that decides a trained adapter's weights, as a JSON-able dict (the rows as a hash). Lesson 04."""
     from course_lib.runs import rows_fingerprint, step_budget
 
     return {"model": profile.model, "dtype": profile.dtype, "rank": lora_rank(profile, rank), "targets": targets,
@@ -155,25 +159,38 @@ def save_adapter(model, folder: str | Path, settings: dict) -> Path:
     return folder
 
 
-def load_or_train(model, tokenizer, profile: Profile, train_rows: Sequence[dict], *, folder: str | Path,
-                  lesson: str = "04", seed: int = 0, rank: int | None = None, targets: str = "all-linear",
-                  train_tokens: bool = True, max_steps: int | None = None):
-    """`model` with the adapter saved in `folder`, if it was trained with the same settings; else train and save it.
+def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, seed: int = 0,
+                  max_steps: int | None = None, lesson: str = "04", rank: int | None = None,
+                  targets: str = "all-linear", train_tokens: bool = True,
+                  base: tuple[Any, Any] | None = None) -> SavedRun:
+    """A base model with the adapter saved in `folder`, if it was trained with the same settings; else train and save it.
 
     Lesson 04 saves its adapter this way, so a later lesson that needs it (05 compares against it, 06 starts
-    from it) loads it in seconds instead of training it again. Returns (peft model, True if it was trained now).
+    from it) loads it in seconds instead of training it again. `base` is the (model, tokenizer) the adapter goes
+    on, which peft wraps in place; by default the profile's model, loaded fresh. The settings are `lora_settings`'s.
+    Returns a `runs.SavedRun` whose model is the peft model, in eval mode.
     """
     from peft import PeftModel
 
-    from course_lib.runs import saved_run_lock, saved_with
+    from course_lib.runs import SavedRun, saved_run
 
-    wanted = adapter_settings(profile, train_rows, lesson=lesson, seed=seed, rank=rank, targets=targets,
-                              train_tokens=train_tokens, max_steps=max_steps)
-    with saved_run_lock(folder) as folder:
-        if saved_with(folder, wanted):
-            return PeftModel.from_pretrained(model, str(folder)), False
-        overrides = {"max_steps": max_steps} if max_steps else {}
+    wanted = lora_settings(profile, train_rows, seed=seed, max_steps=max_steps, lesson=lesson, rank=rank,
+                           targets=targets, train_tokens=train_tokens)
+
+    def base_model():
+        return base if base is not None else load_model_and_tokenizer(profile)
+
+    def load(folder: Path):
+        model, tokenizer = base_model()
+        return PeftModel.from_pretrained(model, str(folder)), tokenizer
+
+    def train_and_save(folder: Path) -> SavedRun:
+        model, tokenizer = base_model()
         trainer = fine_tune(model, tokenizer, profile, train_rows, lesson=lesson, output_dir=folder.parent / "runs",
-                            seed=seed, rank=rank, targets=targets, train_tokens=train_tokens, **overrides)
+                            seed=seed, rank=rank, targets=targets, train_tokens=train_tokens,
+                            max_steps=wanted["max_steps"])
         save_adapter(trainer.model, folder, wanted)
-    return trainer.model, True
+        return SavedRun(trainer.model, tokenizer, trained=True,
+                        message=f"trained from the start to step {trainer.state.global_step}, saved to {folder}")
+
+    return saved_run(folder, wanted, load=load, train=train_and_save)
