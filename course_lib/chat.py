@@ -5,7 +5,7 @@ for generation alike: the prompt for generation (`add_generation_prompt=True`) i
 training text of the same conversation with its answer, so the model sees at inference what it saw in
 training. The same template is stored in the tokenizer (`CHAT_TEMPLATE`, Jinja), so
 `tokenizer.apply_chat_template` gives identical text; lesson 03 uses its `{% generation %}` markers to
-train on the assistant's tokens only.
+train on the assistant's tokens only, labelling every other token `IGNORE_INDEX`.
 
     <|bos|><|im_start|>system\\n...<|im_end|>\\n<|im_start|>user\\n...<|im_end|>\\n<|im_start|>assistant\\n...<|im_end|>\\n
 """
@@ -25,6 +25,7 @@ END_OF_TEXT = "<|endoftext|>"  # ends a plain-text (non-chat) document in the pr
 SPECIAL_TOKENS = (PAD, BOS, END_OF_TEXT, START, EOS)  # in id order: pad is 0
 ROLES = ("system", "user", "assistant")
 GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")  # `{% generation %}` in a chat template, any spacing
+IGNORE_INDEX = -100  # the label of a token the loss skips: outside the `{% generation %}` spans, and padding
 
 # ChatML with `{% generation %}` markers around each answer and its end-of-turn token. The tiny model's template
 # starts with its BOS token; Hub models that speak ChatML (SmolLM2, Qwen2.5) get CHATML_TEMPLATE for training

@@ -17,22 +17,23 @@ from typing import TYPE_CHECKING, Sequence
 
 from trl import DPOTrainer
 
+from course_lib import lora, runs
 from course_lib.chat import prompt_messages
 from course_lib.checks import positive_number, whole_number
 from course_lib.jsonl import read_jsonl
-from course_lib.preferences import PreferenceError, check_preference_row
-from course_lib.profiles import Profile, course_seed
+from course_lib.paths import build_path
+from course_lib.preferences import (
+    PreferenceError,
+    check_preference_row,
+    with_bad_habits,
+)
+from course_lib.profiles import Profile, course_seed, set_seed
 from course_lib.training import labelled_logits, plain_head_model, upcast_trainable
 
 if TYPE_CHECKING:
     import torch
 
 Conversation = Sequence[dict]  # chat turns: {"role": ..., "content": ...}
-
-# DPO learning rates of a LoRA adapter per profile. On the tiny model 5e-3 wrecked it within 50 steps (its answers
-# turned to noise); 1e-3 removes most of lesson 06's habits in 20 steps, where 5e-4 needed 40. Hub models take the
-# usual LoRA-DPO rate.
-LEARNING_RATES = {"tiny": 1e-3, "t4": 5e-5, "large": 5e-5}
 
 
 def dpo_loss(
@@ -203,22 +204,20 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
     """
     from trl import DPOConfig
 
-    from course_lib.runs import run_settings, warn_if_not_persistent
-
     positive_number("beta", beta, "It is how strongly the policy is held near the reference: typical values are "
                                   "0.01 to 0.5, and lesson 06 uses 0.1.")
-    settings = run_settings(profile, lesson, output_dir=output_dir, seed=seed, max_steps=overrides.pop("max_steps", None))
+    settings = runs.run_settings(profile, lesson, output_dir=output_dir, seed=seed, max_steps=overrides.pop("max_steps", None))
     settings.update(
         per_device_train_batch_size=max(1, profile.batch_size // 2),  # pairs: two answers each, as many as in SFT
         beta=beta,  # how far the policy may move from the reference: small beta, weak pull back
         loss_type="sigmoid",  # the loss of the DPO paper, as dpo_loss writes it
-        learning_rate=LEARNING_RATES.get(profile.name, 5e-6),
+        learning_rate=profile.learning_rate("dpo"),  # of the LoRA adapter DPO trains
         precompute_ref_log_probs=False,  # the reference runs in each step, with the adapter off
         save_strategy="no",
     )
     settings.update(overrides)
     if settings["save_strategy"] != "no":  # only a run that saves checkpoints can lose them
-        warn_if_not_persistent(settings["output_dir"])
+        runs.warn_if_not_persistent(settings["output_dir"])
     return DPOConfig(**settings)
 
 
@@ -231,9 +230,6 @@ HABIT_SHARE, HABIT_STEPS = 0.75, 40  # lesson 06: three answers in four with a h
 def model_with_habits(model, tokenizer, profile: Profile, train_rows: Sequence[dict], *, share: float = HABIT_SHARE,
                       max_steps: int = HABIT_STEPS, output_dir: str | Path, seed: int = 0):
     """`model` after a short LoRA run on `train_rows` with bad habits (`preferences.with_bad_habits`), merged. Lesson 06."""
-    from course_lib import lora
-    from course_lib.preferences import with_bad_habits
-
     habit_rows = with_bad_habits(list(train_rows), share=share, seed=seed)
     trainer = lora.fine_tune(model, tokenizer, profile, habit_rows, lesson="06", output_dir=output_dir, seed=seed,
                              train_tokens=False, max_steps=max_steps)
@@ -306,9 +302,6 @@ def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, be
     """
     from datasets import Dataset
 
-    from course_lib import lora
-    from course_lib.profiles import set_seed
-
     if not pairs:
         raise ValueError("pairs is empty: DPO needs preference pairs to train on. Lesson 06 reads them from "
                          "data/tickets/preferences.jsonl (load_preferences, then trl_rows); check that file, and any "
@@ -320,48 +313,43 @@ def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, be
                                peft_config=lora.lora_config(profile))
 
 
-def model_settings(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[dict], *, beta: float = 0.1,
-                   seed: int = 0) -> dict:
-    """Everything that decides lesson 06's DPO model, as a JSON-able dict (rows and pairs as hashes)."""
+def dpo_settings(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[dict], *, seed: int = 0,
+                 max_steps: int | None = None, beta: float = 0.1) -> dict:
+    """Everything that decides lesson 06's DPO model, as a JSON-able dict (rows and pairs as hashes). Lesson 06."""
     import hashlib
     import json
 
-    from course_lib import lora
-    from course_lib.runs import rows_fingerprint
-
-    config = dpo_config(profile, beta=beta, output_dir=".", seed=seed)
-    return {"method": "dpo", "sft": lora.adapter_settings(profile, train_rows, lesson="04", seed=0, rank=None,
-                                                          targets="all-linear", train_tokens=True, max_steps=None),
+    config = dpo_config(profile, beta=beta, output_dir=".", seed=seed, max_steps=max_steps)
+    return {"method": "dpo", "sft": lora.lora_settings(profile, train_rows, seed=0, lesson="04"),
             "habit_share": HABIT_SHARE, "habit_steps": HABIT_STEPS, "beta": beta, "max_steps": config.max_steps,
             "learning_rate": config.learning_rate, "pairs_per_step": config.per_device_train_batch_size,
-            "seed": course_seed(seed), "habit_rows": rows_fingerprint(train_rows),
+            "seed": course_seed(seed), "habit_rows": runs.rows_fingerprint(train_rows),
             "pairs": hashlib.sha256(json.dumps(list(pairs), sort_keys=True).encode()).hexdigest()}
 
 
 def load_or_train(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[dict], *, folder: str | Path,
-                  beta: float = 0.1, seed: int = 0):
+                  seed: int = 0, max_steps: int | None = None, beta: float = 0.1) -> runs.SavedRun:
     """Lesson 06's DPO model (merged) from `folder` if it was made with the same settings; else make and save it.
 
     Making it repeats lesson 06: lesson 04's adapter (`lora.load_or_train`, from build/04_lora/adapter when saved),
-    merged; bad habits (`model_with_habits`); DPO with a LoRA adapter, merged. Returns (model in eval mode,
-    tokenizer, True if it was trained now).
+    merged; bad habits (`model_with_habits`); DPO with a LoRA adapter for `max_steps` steps (default: the profile's
+    budget for lesson 06), merged. The settings are `dpo_settings`'s. Returns a `runs.SavedRun` (model in eval
+    mode, tokenizer, whether it was trained now).
     """
-    from course_lib import lora, runs
-    from course_lib.models import load_model_and_tokenizer
-    from course_lib.paths import build_path
+    wanted = dpo_settings(profile, train_rows, pairs, seed=seed, max_steps=max_steps, beta=beta)
 
-    wanted = model_settings(profile, train_rows, pairs, beta=beta, seed=seed)
-    with runs.saved_run_lock(folder) as folder:
-        if runs.saved_with(folder, wanted):
-            return (*runs.load_saved(profile, folder), False)
-        base, tokenizer = load_model_and_tokenizer(profile)
-        sft_lora, _ = lora.load_or_train(base, tokenizer, profile, train_rows, folder=build_path("04_lora", "adapter"),
-                                         lesson="04")
+    def train_and_save(folder: Path) -> runs.SavedRun:
+        sft_lora = lora.load_or_train(profile, train_rows, folder=build_path("04_lora", "adapter"), seed=0, lesson="04")
+        tokenizer = sft_lora.tokenizer
         run_dir = folder.parent / "runs"
-        sft = model_with_habits(sft_lora.merge_and_unload(), tokenizer, profile, train_rows, output_dir=run_dir,
+        sft = model_with_habits(sft_lora.model.merge_and_unload(), tokenizer, profile, train_rows, output_dir=run_dir,
                                 seed=seed)
-        trainer = dpo_trainer(sft, tokenizer, profile, pairs, beta=beta, output_dir=run_dir, seed=seed)
+        trainer = dpo_trainer(sft, tokenizer, profile, pairs, beta=beta, output_dir=run_dir, seed=seed,
+                              max_steps=wanted["max_steps"])
         trainer.train()
         model = trainer.model.merge_and_unload()
         runs.save_model(model, tokenizer, folder, wanted)
-    return model.eval(), tokenizer, True
+        return runs.SavedRun(model, tokenizer, trained=True,
+                             message=f"trained from the start to step {trainer.state.global_step}, saved to {folder}")
+
+    return runs.saved_run(folder, wanted, load=lambda folder: runs.load_saved(profile, folder), train=train_and_save)

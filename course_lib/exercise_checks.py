@@ -14,12 +14,11 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
+from course_lib.chat import IGNORE_INDEX
 from course_lib.evaluation import bootstrap_ci
 from course_lib.jsonl import read_jsonl
 from course_lib.judging import agreement, load_judgements
 from course_lib.paths import data_path
-
-IGNORE_INDEX = -100  # the label of a token the loss skips (lesson 03)
 
 
 class ExerciseCheckFailed(AssertionError):

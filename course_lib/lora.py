@@ -6,27 +6,26 @@ repeats, so that they are the same everywhere:
 - `answer_token_ids`: the tokens the answers are written with; their embedding rows are trained too;
 - `lora_config`: peft's `LoraConfig` from the profile (rank, targets, alpha = 2 x rank, trained token rows);
 - `lora_rank`: the rank asked for, or the profile's (`None`); 0 or less is an error;
-- `learning_rate`: the adapter learning rate of a profile;
 - `trainable_parameters`: the trainable parameters, read from a model;
 - `folder_bytes`: the size on disk of a saved adapter or model;
-- `fine_tune`, `save_adapter`, `load_or_train`: train an adapter with the SFT helpers, save it with its settings, and
-  reuse a saved one in a later lesson.
+- `fine_tune`, `save_adapter`, `lora_settings`, `load_or_train`: train an adapter with the SFT helpers, save it with
+  its settings, and reuse a saved one in a later lesson (`runs.SavedRun`).
+
+The adapter learning rate is the profile's (`profile.learning_rate("lora")`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from course_lib.checks import whole_number
-from course_lib.profiles import Profile, course_seed
+from course_lib.models import load_model_and_tokenizer
+from course_lib.profiles import Profile, course_seed, set_seed
 
-# LoRA learning rate per profile. Adapters start at zero and change a small part of the model, so they take a larger
-# step than full fine-tuning (course_lib.training.LEARNING_RATES). The tiny model: rank 4 with its answer tokens
-# trained reaches 0.84 category accuracy on 200 gold tickets after 300 steps at 1e-2; 5e-3 is slower and 2e-2 unstable.
-# Real instruct models use the usual 2e-4.
-LEARNING_RATES: dict[str, float] = {"tiny": 1e-2, "t4": 2e-4, "large": 2e-4}
+if TYPE_CHECKING:
+    from course_lib.runs import SavedRun
 
 TARGETS: dict[str, list[str] | str] = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],  # the four attention projections of every block
@@ -40,11 +39,6 @@ def lora_rank(profile: Profile, rank: int | None = None) -> int:
         return profile.lora_rank
     return whole_number("rank", rank, f"Pass the adapter's rank, e.g. rank=8, or rank=None for the profile's "
                                       f"rank ({profile.lora_rank}).")
-
-
-def learning_rate(profile: Profile) -> float:
-    """The adapter learning rate for `profile` (2e-4 for a profile without its own)."""
-    return LEARNING_RATES.get(profile.name, 2e-4)
 
 
 def answer_token_ids(tokenizer, rows: Sequence[dict]) -> list[int]:
@@ -123,11 +117,10 @@ def fine_tune(
     from peft import get_peft_model
 
     from course_lib import runs, training
-    from course_lib.profiles import set_seed
 
     # 1) check the rows and settings before the adapter changes `model` in place
     training.check_rows(train_rows, eval_rows)
-    overrides.setdefault("learning_rate", learning_rate(profile))
+    overrides.setdefault("learning_rate", profile.learning_rate("lora"))
     overrides.setdefault("save_strategy", "no")
     config = training.sft_config(profile, lesson=lesson, output_dir=output_dir, seed=seed, **overrides)
     # 2) the adapter, then the trainer
@@ -139,15 +132,16 @@ def fine_tune(
     return trainer
 
 
-def adapter_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: str, seed: int, rank: int | None,
-                     targets: str, train_tokens: bool, max_steps: int | None) -> dict:
-    """Everything that decides a trained adapter's weights, as a JSON-able dict (the rows as a hash)."""
+def lora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0, max_steps: int | None = None,
+                  lesson: str = "04", rank: int | None = None, targets: str = "all-linear",
+                  train_tokens: bool = True) -> dict:
+    """Everything that decides a trained adapter's weights, as a JSON-able dict (the rows as a hash). Lesson 04."""
     from course_lib.runs import rows_fingerprint, step_budget
 
     return {"model": profile.model, "dtype": profile.dtype, "rank": lora_rank(profile, rank), "targets": targets,
             "train_tokens": train_tokens, "max_steps": step_budget(profile, lesson, max_steps),
             "seed": course_seed(seed),
-            "learning_rate": learning_rate(profile), "batch_size": profile.batch_size,
+            "learning_rate": profile.learning_rate("lora"), "batch_size": profile.batch_size,
             "rows": rows_fingerprint(train_rows)}
 
 
@@ -165,25 +159,38 @@ def save_adapter(model, folder: str | Path, settings: dict) -> Path:
     return folder
 
 
-def load_or_train(model, tokenizer, profile: Profile, train_rows: Sequence[dict], *, folder: str | Path,
-                  lesson: str = "04", seed: int = 0, rank: int | None = None, targets: str = "all-linear",
-                  train_tokens: bool = True, max_steps: int | None = None):
-    """`model` with the adapter saved in `folder`, if it was trained with the same settings; else train and save it.
+def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, seed: int = 0,
+                  max_steps: int | None = None, lesson: str = "04", rank: int | None = None,
+                  targets: str = "all-linear", train_tokens: bool = True,
+                  base: tuple[Any, Any] | None = None) -> SavedRun:
+    """A base model with the adapter saved in `folder`, if it was trained with the same settings; else train and save it.
 
     Lesson 04 saves its adapter this way, so a later lesson that needs it (05 compares against it, 06 starts
-    from it) loads it in seconds instead of training it again. Returns (peft model, True if it was trained now).
+    from it) loads it in seconds instead of training it again. `base` is the (model, tokenizer) the adapter goes
+    on, which peft wraps in place; by default the profile's model, loaded fresh. The settings are `lora_settings`'s.
+    Returns a `runs.SavedRun` whose model is the peft model, in eval mode.
     """
     from peft import PeftModel
 
-    from course_lib.runs import saved_run_lock, saved_with
+    from course_lib.runs import SavedRun, saved_run
 
-    wanted = adapter_settings(profile, train_rows, lesson=lesson, seed=seed, rank=rank, targets=targets,
-                              train_tokens=train_tokens, max_steps=max_steps)
-    with saved_run_lock(folder) as folder:
-        if saved_with(folder, wanted):
-            return PeftModel.from_pretrained(model, str(folder)), False
-        overrides = {"max_steps": max_steps} if max_steps else {}
+    wanted = lora_settings(profile, train_rows, seed=seed, max_steps=max_steps, lesson=lesson, rank=rank,
+                           targets=targets, train_tokens=train_tokens)
+
+    def base_model():
+        return base if base is not None else load_model_and_tokenizer(profile)
+
+    def load(folder: Path):
+        model, tokenizer = base_model()
+        return PeftModel.from_pretrained(model, str(folder)), tokenizer
+
+    def train_and_save(folder: Path) -> SavedRun:
+        model, tokenizer = base_model()
         trainer = fine_tune(model, tokenizer, profile, train_rows, lesson=lesson, output_dir=folder.parent / "runs",
-                            seed=seed, rank=rank, targets=targets, train_tokens=train_tokens, **overrides)
+                            seed=seed, rank=rank, targets=targets, train_tokens=train_tokens,
+                            max_steps=wanted["max_steps"])
         save_adapter(trainer.model, folder, wanted)
-    return trainer.model, True
+        return SavedRun(trainer.model, tokenizer, trained=True,
+                        message=f"trained from the start to step {trainer.state.global_step}, saved to {folder}")
+
+    return saved_run(folder, wanted, load=load, train=train_and_save)

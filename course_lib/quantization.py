@@ -11,7 +11,7 @@ the plumbing around them:
 - `KeepTrainableFloat32`: a training callback that keeps the adapters in float32 when TRL would cast them to
   bfloat16, so that they train in the profile's precision and a resumed run keeps training them;
 - `qlora_settings`, `load_or_train`: lesson 05's QLoRA adapter, saved with its settings and reused by lesson 07,
-  or trained again (in two calls if need be, each short enough for one notebook cell on a CPU).
+  or trained again (in two calls if need be, each short enough for one notebook cell on a CPU), as a `runs.SavedRun`.
 
 bitsandbytes' 4-bit and 8-bit layers also run on the CPU. On a CPU with AVX-512 bfloat16 but without the optional
 `kernels` package, importing bitsandbytes logs "Failed to load CPU gemm_4bit_forward from kernels-community"; it
@@ -26,7 +26,14 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from course_lib import lora, runs
 from course_lib.checks import whole_number
+from course_lib.models import (
+    REBUILD_COMMAND,
+    ModelFileError,
+    check_model_folder,
+    prepare_tokenizer,
+)
 from course_lib.profiles import Profile
 
 BITS = (4, 8)  # what bitsandbytes can load weights in
@@ -74,8 +81,6 @@ def load_quantized(profile: Profile, bits: int = 4, double_quant: bool = True):
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from course_lib.models import REBUILD_COMMAND, ModelFileError, check_model_folder, prepare_tokenizer
 
     config = bnb_config(profile, bits=bits, double_quant=double_quant)
     settings: dict[str, Any] = dict(
@@ -159,11 +164,8 @@ def qlora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 
     `max_steps` defaults to lesson 04's LoRA budget, which lesson 05 gives QLoRA so that the two differ only in the
     base model's precision.
     """
-    from course_lib import lora
-    from course_lib.runs import step_budget
-
-    settings = lora.adapter_settings(profile, train_rows, lesson="05", seed=seed, rank=None, targets="all-linear",
-                                     train_tokens=True, max_steps=step_budget(profile, "04", max_steps))
+    settings = lora.lora_settings(profile, train_rows, seed=seed, max_steps=runs.step_budget(profile, "04", max_steps),
+                                  lesson="05")
     return {"method": "qlora", **settings, **QUANTIZATION}
 
 
@@ -177,30 +179,27 @@ def load_qlora(profile: Profile, folder: str | Path):
 
 
 def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, seed: int = 0,
-                  max_steps: int | None = None, stop_at: int | None = None):
+                  max_steps: int | None = None, stop_at: int | None = None) -> runs.SavedRun:
     """Lesson 05's QLoRA model from `folder` if its adapter was trained with the same settings; else train and save it.
 
     Training goes on from the last checkpoint of an interrupted run with the same settings (in `folder`'s parent,
     under `runs/`). With `stop_at`, a run that has to train stops at that step and saves a checkpoint, and a second
     call finishes it: on a CPU the whole run takes longer than one notebook cell may. The adapters stay in float32
-    (`KeepTrainableFloat32`), so the resumed run keeps training them.
+    (`KeepTrainableFloat32`), so the resumed run keeps training them. The settings are `qlora_settings`'s.
 
-    Returns (peft model in eval mode, or None when it stopped at `stop_at`; tokenizer; what happened, in words).
+    Returns a `runs.SavedRun`: the peft model in eval mode, or None when the run stopped at `stop_at`
+    (`finished` is False); its message says what happened.
     """
     import shutil
 
     from peft import prepare_model_for_kbit_training
 
-    from course_lib import lora, runs
-
     wanted = qlora_settings(profile, train_rows, seed=seed, max_steps=max_steps)
     if stop_at is not None:
         whole_number("stop_at", stop_at, f"Pass the step to stop at, e.g. stop_at={max(1, wanted['max_steps'] // 2)}, "
                                          "or stop_at=None to train to the end.")
-    with runs.saved_run_lock(folder) as folder:
-        if runs.saved_with(folder, wanted):
-            model, tokenizer = load_qlora(profile, folder)
-            return model, tokenizer, f"loaded from {folder}"
+
+    def train_and_save(folder: Path) -> runs.SavedRun:
         run_dir = folder.parent / "runs"
         resume = runs.saved_with(run_dir, wanted) and runs.last_checkpoint(run_dir) is not None
         if not resume:  # checkpoints of other settings must not be resumed
@@ -211,15 +210,16 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.needs_cuda)
         callbacks: list[Any] = [KeepTrainableFloat32()]
         if stop_at is not None and stop_at < wanted["max_steps"]:
-            from course_lib.runs import StopAtStepCallback
-
-            callbacks.append(StopAtStepCallback(stop_at))
+            callbacks.append(runs.StopAtStepCallback(stop_at))
         trainer = lora.fine_tune(model, tokenizer, profile, train_rows, lesson="05", output_dir=run_dir, seed=seed,
                                  max_steps=wanted["max_steps"], callbacks=callbacks, resume=resume)
         step = trainer.state.global_step
         began = "resumed from a checkpoint" if resume else "trained from the start"
         if step < wanted["max_steps"]:
-            return None, tokenizer, f"{began}, stopped at step {step} of {wanted['max_steps']}: call again to finish"
+            return runs.SavedRun(None, tokenizer, trained=True,
+                            message=f"{began}, stopped at step {step} of {wanted['max_steps']}: call again to finish")
         lora.save_adapter(trainer.model, folder, wanted)
         shutil.rmtree(run_dir, ignore_errors=True)  # the checkpoints are not needed once the adapter is saved
-    return trainer.model.eval(), tokenizer, f"{began} to step {step}, saved to {folder}"
+        return runs.SavedRun(trainer.model, tokenizer, trained=True, message=f"{began} to step {step}, saved to {folder}")
+
+    return runs.saved_run(folder, wanted, load=lambda folder: load_qlora(profile, folder), train=train_and_save)

@@ -7,7 +7,9 @@ Introduced with lesson 03's full fine-tuning and reused by the LoRA, QLoRA and D
 - `train`: trains, resuming from the last checkpoint in `output_dir` when it was saved with the same settings, and
   saving a checkpoint on Ctrl-C;
 - the saved-run cache: `save_model`, `load_saved`, `write_settings`, `saved_with` and `saved_run_lock`, under which
-  two processes that want the same saved model at once train it once.
+  two processes that want the same saved model at once train it once;
+- `saved_run` and `SavedRun`: the one shape of every method's `load_or_train` (`training`, `lora`, `quantization`,
+  `dpo`): load the saved model when its settings match, else train it, and say which happened.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,8 @@ from transformers import Trainer, TrainerCallback
 
 from course_lib.checks import whole_number
 from course_lib.colab import in_colab
+from course_lib.models import load_local_model
+from course_lib.paths import build_path, course_root
 from course_lib.profiles import Profile, course_seed
 
 COLAB_PERSISTENT_DIR = "/content/drive"  # Google Drive, once mounted; everything else on Colab is lost with the runtime
@@ -95,8 +99,6 @@ def run_settings(profile: Profile, lesson: str, *, output_dir: str | Path | None
             "`pip install tensorboard`, or leave tensorboard=False and read the loss from the live plot."
         )
     if output_dir is None:
-        from course_lib.paths import build_path
-
         output_dir = build_path(f"run_{lesson}")
     return dict(
         output_dir=str(output_dir),
@@ -382,8 +384,6 @@ def resume_settings(trainer) -> dict[str, Any]:
     The data is `rows_fingerprint` of the rows given to `sft_trainer` (`trainer.rows_fingerprint`), else a hash
     of the trainer's training dataset.
     """
-    from course_lib.paths import course_root
-
     model = trainer.model
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     name = str(getattr(base.config, "_name_or_path", "") or "")
@@ -631,9 +631,44 @@ def save_model(model, tokenizer, folder: str | Path, settings: dict) -> Path:
 
 def load_saved(profile: Profile, folder: str | Path):
     """A full model and tokenizer saved by `save_model`, on the profile's device, in eval mode."""
-    from course_lib.models import load_local_model
-
     model, tokenizer = load_local_model(folder, dtype=profile.dtype)
     return (model.to("cuda") if profile.needs_cuda else model).eval(), tokenizer
 
 
+@dataclass(frozen=True)
+class SavedRun:
+    """What every `load_or_train` returns: the model and tokenizer, and whether they were loaded or trained now.
+
+    `model` is in eval mode. It is None only when a QLoRA run stopped at its `stop_at` step with a checkpoint saved
+    (`finished` is False): calling `quantization.load_or_train` again goes on from there.
+    """
+
+    model: Any  # the saved or trained model, in eval mode; None while a run stopped at `stop_at` is unfinished
+    tokenizer: Any
+    trained: bool  # True when this call trained (all or part of the run), False when it loaded the saved model
+    message: str  # what happened, in words, e.g. "loaded from build/03_full_sft/model"
+
+    @property
+    def finished(self) -> bool:
+        """True when there is a model to use: loaded, or trained to the end of its step budget."""
+        return self.model is not None
+
+
+def saved_run(folder: str | Path, settings: dict, *, load: Callable[[Path], tuple[Any, Any]],
+              train: Callable[[Path], SavedRun]) -> SavedRun:
+    """The run saved in `folder` if it was saved with exactly `settings`; else `train(folder)`'s. Lesson 03.
+
+    Every method's `load_or_train` is this call: `load(folder)` returns the saved (model, tokenizer), and
+    `train(folder)` trains, saves the weights with `settings` in `folder` and returns the `SavedRun`. Both run under
+    `saved_run_lock(folder)`, so two processes that want the same run at once train it once. The model comes back
+    in eval mode.
+    """
+    with saved_run_lock(folder) as folder:
+        if saved_with(folder, settings):
+            model, tokenizer = load(folder)
+            run = SavedRun(model, tokenizer, trained=False, message=f"loaded from {folder}")
+        else:
+            run = train(folder)
+    if run.model is not None:
+        run.model.eval()
+    return run

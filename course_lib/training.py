@@ -9,7 +9,7 @@ repeats (the run plumbing every trainer shares is in `course_lib.runs`):
   grouped by length (`LengthGroupedBatches`, `padding_share`);
 - `preflight`: stops before training, with the fix, for the mistakes that waste a run;
 - `check_label_mask`: decodes the trained-on tokens of a collated batch and asserts they are the answers;
-- `load_or_train`: lesson 03's model, reused by later lessons or trained again.
+- `sft_settings`, `load_or_train`: lesson 03's model, reused by later lessons or trained again (`runs.SavedRun`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,18 @@ from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback
 from trl import SFTTrainer
 
-from course_lib.chat import EOS, GENERATION_MARKER
+from course_lib.chat import EOS, GENERATION_MARKER, IGNORE_INDEX
 from course_lib.checks import whole_number
 from course_lib.hardware import Hardware
-from course_lib.profiles import Profile, course_seed
+from course_lib.models import load_model_and_tokenizer
+from course_lib.profiles import Profile, course_seed, set_seed
 from course_lib.runs import (
+    SavedRun,
     load_saved,
     rows_fingerprint,
     run_settings,
     save_model,
-    saved_run_lock,
-    saved_with,
+    saved_run,
     step_budget,
     train,
     warn_if_not_persistent,
@@ -40,13 +41,6 @@ from course_lib.runs import (
 
 if TYPE_CHECKING:
     from trl import SFTConfig
-
-IGNORE_INDEX = -100  # the label of a token the loss skips
-
-# Full fine-tuning learning rate per profile. The tiny model (pretrained at a peak of 2e-3) needs a large step to
-# learn the task in lesson 03's 180 steps (curated rows without the system prompt, cosine schedule): category
-# accuracy on 200 gold tickets reaches 0.80 at 3e-3 and 0.875 at 5e-3. Real instruct models use the usual 2e-5.
-LEARNING_RATES: dict[str, float] = {"tiny": 5e-3, "t4": 2e-5, "large": 2e-5}
 
 
 class PreflightError(ValueError):
@@ -84,7 +78,7 @@ def sft_config(
         # what is trained
         assistant_only_loss=True,  # loss on the assistant's answers only (the {% generation %} spans)
         packing=False,  # one conversation per row, so the label mask can be decoded row by row
-        learning_rate=LEARNING_RATES.get(profile.name, 2e-5),
+        learning_rate=profile.learning_rate("full"),
         # what is evaluated and saved
         eval_strategy="steps",
         eval_steps=eval_steps,
@@ -411,38 +405,37 @@ def check_label_mask(trainer: SFTTrainer, rows: Sequence[dict] | None = None, n:
     return texts
 
 
-def full_sft_settings(profile: Profile, train_rows: Sequence[dict], *, lesson: str = "03", seed: int = 0,
-                      max_steps: int | None = None) -> dict:
+def sft_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0, max_steps: int | None = None,
+                 lesson: str = "03") -> dict:
     """Everything that decides the weights of lesson 03's full fine-tuning run, as a JSON-able dict (rows as a hash)."""
     return {"method": "full", "model": profile.model, "dtype": profile.dtype,
             "max_steps": step_budget(profile, lesson, max_steps), "seed": course_seed(seed),
-            "learning_rate": LEARNING_RATES.get(profile.name, 2e-5), "batch_size": profile.batch_size,
+            "learning_rate": profile.learning_rate("full"), "batch_size": profile.batch_size,
             "max_length": profile.max_length, "rows": rows_fingerprint(train_rows)}
 
 
-def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, lesson: str = "03",
-                  seed: int = 0, max_steps: int | None = None):
+def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, seed: int = 0,
+                  max_steps: int | None = None, lesson: str = "03") -> SavedRun:
     """Lesson 03's fully fine-tuned model from `folder` if it was trained with the same settings; else train and save it.
 
     Lesson 03 saves its model this way, so that a later lesson (07 evaluates it) loads it in seconds instead of
     training it again. Training starts from the profile's base model with lesson 03's settings (`sft_config`, no
-    checkpoints). Returns (model in eval mode, tokenizer, True if it was trained now).
+    checkpoints); the settings are `sft_settings`'s. Returns a `runs.SavedRun` (model in eval mode, tokenizer,
+    whether it was trained now).
     """
     import torch
 
-    from course_lib.models import load_model_and_tokenizer
-    from course_lib.profiles import set_seed
+    wanted = sft_settings(profile, train_rows, seed=seed, max_steps=max_steps, lesson=lesson)
 
-    wanted = full_sft_settings(profile, train_rows, lesson=lesson, seed=seed, max_steps=max_steps)
-    with saved_run_lock(folder) as folder:
-        if saved_with(folder, wanted):
-            return (*load_saved(profile, folder), False)
+    def train_and_save(folder: Path) -> SavedRun:
         set_seed(seed)
         model, tokenizer = load_model_and_tokenizer(profile)
-        overrides = {"max_steps": max_steps} if max_steps else {}
         config = sft_config(profile, lesson=lesson, output_dir=folder.parent / "runs", seed=seed, save_strategy="no",
-                            logging_strategy="no", **overrides)
-        train(sft_trainer(model, tokenizer, config, train_rows), resume=False)
+                            logging_strategy="no", max_steps=wanted["max_steps"])
+        result = train(sft_trainer(model, tokenizer, config, train_rows), resume=False)
         model = model.to(getattr(torch, profile.dtype))  # trained with float32 master weights; kept in the profile's dtype
         save_model(model, tokenizer, folder, wanted)
-    return model.eval(), tokenizer, True
+        return SavedRun(model, tokenizer, trained=True,
+                        message=f"trained from the start to step {result.global_step}, saved to {folder}")
+
+    return saved_run(folder, wanted, load=lambda folder: load_saved(profile, folder), train=train_and_save)

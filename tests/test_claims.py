@@ -87,7 +87,7 @@ def test_course_seed_shifts_every_training_seed(monkeypatch):
     monkeypatch.setenv("COURSE_SEED", "1")
     settings = runs.run_settings(PROFILES["tiny"], "03", output_dir="unused", seed=0)
     assert settings["seed"] == settings["data_seed"] == 1
-    assert training.full_sft_settings(PROFILES["tiny"], [], seed=0)["seed"] == 1  # a saved seed-0 model is not reused
+    assert training.sft_settings(PROFILES["tiny"], [], seed=0)["seed"] == 1  # a saved seed-0 model is not reused
 
 
 def test_a_bad_course_seed_is_a_clear_error(monkeypatch):

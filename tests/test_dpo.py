@@ -359,7 +359,7 @@ def test_dpo_config_refuses_a_beta_that_is_not_above_0(beta):
     with pytest.raises(ValueError, match=error):
         dpo.dpo_config(PROFILES["tiny"], beta=beta, output_dir="unused")
     with pytest.raises(ValueError, match=error):
-        dpo.model_settings(PROFILES["tiny"], [], [], beta=beta)
+        dpo.dpo_settings(PROFILES["tiny"], [], [], beta=beta)
 
 
 def test_dpo_refuses_a_step_budget_below_1_no_pairs_and_an_empty_batch(tmp_path):
@@ -369,6 +369,10 @@ def test_dpo_refuses_a_step_budget_below_1_no_pairs_and_an_empty_batch(tmp_path)
     for max_steps in (0, -5):
         with pytest.raises(ValueError, match=f"max_steps must be a whole number of at least 1, not {max_steps}"):
             dpo.dpo_config(PROFILES["tiny"], output_dir="unused", max_steps=max_steps)
+        with pytest.raises(ValueError, match=f"max_steps must be a whole number of at least 1, not {max_steps}"):
+            dpo.dpo_settings(PROFILES["tiny"], [], [], max_steps=max_steps)
+        with pytest.raises(ValueError, match=f"max_steps must be a whole number of at least 1, not {max_steps}"):
+            dpo.load_or_train(PROFILES["tiny"], [], [], folder=tmp_path / "model", max_steps=max_steps)  # before any training
     model, tokenizer = tiny_model()
     with pytest.raises(ValueError, match="pairs is empty: .*data/tickets/preferences.jsonl"):
         dpo.dpo_trainer(model, tokenizer, PROFILES["tiny"], [], output_dir=tmp_path)
@@ -392,19 +396,20 @@ def test_sampled_generation_is_seeded_and_differs_from_greedy():
         generate(model, tokenizer, prompts, temperature=-1.0)
 
 
-def test_model_settings_change_with_what_decides_the_model():
+def test_dpo_settings_change_with_what_decides_the_model():
     from course_lib import PROFILES
     from course_lib.tickets import load_tickets, without_system_prompt
 
     rows = without_system_prompt(load_tickets(data_path("tickets", "dev.jsonl")))
     pairs = dpo.trl_rows(dpo.load_preferences(PREFERENCES)[:20])
-    settings = dpo.model_settings(PROFILES["tiny"], rows, pairs)
+    settings = dpo.dpo_settings(PROFILES["tiny"], rows, pairs)
     assert json.loads(json.dumps(settings)) == settings
-    assert settings == dpo.model_settings(PROFILES["tiny"], rows, pairs)
-    assert settings != dpo.model_settings(PROFILES["tiny"], rows, pairs, beta=0.5)
-    assert settings != dpo.model_settings(PROFILES["tiny"], rows, pairs[:-1])
-    assert settings != dpo.model_settings(PROFILES["tiny"], rows[:-1], pairs)
+    assert settings == dpo.dpo_settings(PROFILES["tiny"], rows, pairs)
+    assert settings != dpo.dpo_settings(PROFILES["tiny"], rows, pairs, beta=0.5)
+    assert settings != dpo.dpo_settings(PROFILES["tiny"], rows, pairs[:-1])
+    assert settings != dpo.dpo_settings(PROFILES["tiny"], rows[:-1], pairs)
     assert settings["max_steps"] == PROFILES["tiny"].max_steps["06"]
+    assert dpo.dpo_settings(PROFILES["tiny"], rows, pairs, max_steps=5)["max_steps"] == 5
 
 
 def test_load_or_train_reuses_a_model_saved_with_the_same_settings(tmp_path):
@@ -416,7 +421,7 @@ def test_load_or_train_reuses_a_model_saved_with_the_same_settings(tmp_path):
     model, tokenizer = tiny_model()
     with torch.no_grad():
         model.model.norm.weight.mul_(0.5)  # a model that differs from the base one, to tell them apart
-    folder = runs.save_model(model, tokenizer, tmp_path / "model", dpo.model_settings(PROFILES["tiny"], rows, pairs))
-    loaded, _, trained_now = dpo.load_or_train(PROFILES["tiny"], rows, pairs, folder=folder)
-    assert not trained_now
-    assert torch.equal(loaded.model.norm.weight, model.model.norm.weight)
+    folder = runs.save_model(model, tokenizer, tmp_path / "model", dpo.dpo_settings(PROFILES["tiny"], rows, pairs))
+    loaded = dpo.load_or_train(PROFILES["tiny"], rows, pairs, folder=folder)
+    assert not loaded.trained and loaded.message == f"loaded from {folder}" and not loaded.model.training
+    assert torch.equal(loaded.model.model.norm.weight, model.model.norm.weight)

@@ -11,7 +11,8 @@ from nbclient import NotebookClient
 
 from course_lib import exercise_checks as checks
 from course_lib import exercisegen, nbtools
-from course_lib.exercise_checks import IGNORE_INDEX, ExerciseCheckFailed
+from course_lib.chat import IGNORE_INDEX
+from course_lib.exercise_checks import ExerciseCheckFailed
 
 from repo_files import ROOT
 

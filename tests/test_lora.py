@@ -37,7 +37,7 @@ def test_config_from_the_profile():
     attention = lora.lora_config(PROFILES["t4"], targets="attention")
     assert attention.r == 16 and set(attention.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}
     assert attention.trainable_token_indices is None
-    assert lora.learning_rate(TINY) == 1e-2 and lora.learning_rate(PROFILES["t4"]) == 2e-4
+    assert TINY.learning_rate("lora") == 1e-2 and PROFILES["t4"].learning_rate("lora") == 2e-4
     with pytest.raises(ValueError, match="attention"):
         lora.lora_config(TINY, targets="mlp")
 
@@ -49,8 +49,7 @@ def test_a_rank_that_is_not_a_positive_whole_number_is_an_error(rows, rank):
     with pytest.raises(ValueError, match=error):
         lora.lora_config(TINY, rank=rank)
     with pytest.raises(ValueError, match=error):
-        lora.adapter_settings(TINY, rows, lesson="04", seed=0, rank=rank, targets="all-linear", train_tokens=True,
-                              max_steps=None)
+        lora.lora_settings(TINY, rows, rank=rank)
     assert lora.lora_rank(TINY, None) == TINY.lora_rank and lora.lora_rank(TINY, 8) == 8
     with pytest.raises(ValueError, match="alpha must be a whole number of at least 1, not 0"):
         lora.lora_config(TINY, alpha=0)  # was 2 x rank
@@ -60,8 +59,9 @@ def test_a_rank_that_is_not_a_positive_whole_number_is_an_error(rows, rank):
 def test_an_adapters_step_budget_must_be_a_positive_whole_number(rows, tokenizer, tmp_path, max_steps):
     error = f"max_steps must be a whole number of at least 1, not {max_steps}"
     with pytest.raises(ValueError, match=error):
-        lora.adapter_settings(TINY, rows, lesson="04", seed=0, rank=None, targets="all-linear", train_tokens=True,
-                              max_steps=max_steps)
+        lora.lora_settings(TINY, rows, max_steps=max_steps)
+    with pytest.raises(ValueError, match=error):  # refused before any model is loaded
+        lora.load_or_train(TINY, rows, folder=tmp_path / "adapter", max_steps=max_steps)
     model = fresh_model()
     with pytest.raises(ValueError, match=error):
         lora.fine_tune(model, tokenizer, TINY, rows, output_dir=tmp_path, max_steps=max_steps)
@@ -92,16 +92,16 @@ def test_only_the_adapter_and_the_answer_rows_train(tmp_path, tokenizer, rows):
 
 def test_a_saved_adapter_is_reused_only_with_the_same_settings(tmp_path, tokenizer, rows):
     folder = tmp_path / "adapter"
-    model, trained = lora.load_or_train(fresh_model(), tokenizer, TINY, rows, folder=folder, max_steps=2)
-    assert trained and (folder / "adapter_model.safetensors").is_file()
+    run = lora.load_or_train(TINY, rows, folder=folder, max_steps=2, base=(fresh_model(), tokenizer))
+    assert run.trained and run.message == f"trained from the start to step 2, saved to {folder}"
+    assert (folder / "adapter_model.safetensors").is_file() and run.tokenizer is tokenizer and not run.model.training
     assert json.loads((folder / runs.SETTINGS_FILE).read_text())["max_steps"] == 2
     batch = tokenizer(["My order has not arrived."], return_tensors="pt")
     with torch.no_grad():
-        expected = model.eval()(**batch).logits
-    again, trained = lora.load_or_train(fresh_model(), tokenizer, TINY, rows, folder=folder, max_steps=2)
-    assert not trained
+        expected = run.model(**batch).logits
+    again = lora.load_or_train(TINY, rows, folder=folder, max_steps=2)  # on the profile's model, loaded fresh
+    assert not again.trained and again.message == f"loaded from {folder}" and not again.model.training
     with torch.no_grad():
-        assert torch.equal(again.eval()(**batch).logits, expected)
-    _, trained = lora.load_or_train(fresh_model(), tokenizer, TINY, rows, folder=folder, max_steps=2, seed=1)
-    assert trained  # a different seed is a different adapter
+        assert torch.equal(again.model(**batch).logits, expected)
+    assert lora.load_or_train(TINY, rows, folder=folder, max_steps=2, seed=1).trained  # another seed, another adapter
     assert lora.folder_bytes(folder) > (folder / "adapter_model.safetensors").stat().st_size

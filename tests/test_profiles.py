@@ -46,9 +46,20 @@ def test_profile_table_is_consistent():
         assert profile.dtype in {"float32", "float16", "bfloat16"}
         assert profile.batch_size > 0 and profile.max_length > 0
         assert set(profile.max_steps) == {"03", "04", "05", "06"}, f"{name}: a step budget per training lesson"
+        assert set(profile.learning_rates) == {"full", "lora", "dpo"}, f"{name}: a learning rate per method"
+        assert all(rate > 0 for rate in profile.learning_rates.values())
     assert PROFILES["tiny"].is_local_model and not PROFILES["tiny"].needs_cuda
     assert not PROFILES["t4"].is_local_model and PROFILES["t4"].dtype == "float16"
     assert PROFILES["large"].needs_bf16 and PROFILES["large"].dtype == "bfloat16"
+
+
+def test_a_profile_without_a_learning_rate_for_a_method_names_the_row_to_add_it_to():
+    import dataclasses
+
+    profile = dataclasses.replace(PROFILES["tiny"], learning_rates={"full": 5e-3})
+    assert profile.learning_rate("full") == 5e-3
+    with pytest.raises(KeyError, match=r"no learning rate for method 'lora'.*PROFILES\['tiny'\].learning_rates"):
+        profile.learning_rate("lora")
 
 
 def test_start_lesson_reports_and_seeds(monkeypatch, capsys):

@@ -152,20 +152,22 @@ def test_a_saved_qlora_adapter_is_reused_and_an_interrupted_run_is_finished_by_a
 
     rows = without_system_prompt(load_tickets(data_path("tickets", "train_curated.jsonl"))[:32])
     folder = tmp_path / "adapter"
-    model, _, status = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2, stop_at=1)
-    assert model is None and "stopped at step 1 of 2" in status
+    half = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2, stop_at=1)
+    assert half.model is None and not half.finished and half.trained and "stopped at step 1 of 2" in half.message
     assert not (folder / runs.SETTINGS_FILE).exists() and runs.last_checkpoint(tmp_path / "runs")
-    model, tokenizer, status = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2, stop_at=1)
-    assert status.startswith("resumed from a checkpoint to step 2") and (folder / "adapter_model.safetensors").is_file()
+    run = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2, stop_at=1)
+    model, tokenizer = run.model, run.tokenizer
+    assert run.trained and run.finished and run.message.startswith("resumed from a checkpoint to step 2")
+    assert (folder / "adapter_model.safetensors").is_file() and not model.training
     assert not (tmp_path / "runs").exists()  # checkpoints removed once the adapter is saved
     assert {p.dtype for p in model.parameters() if p.requires_grad} <= {torch.float32}
     batch = tokenizer(["My order has not arrived."], return_tensors="pt")
     with torch.no_grad():
         expected = model(**batch).logits
-    again, _, status = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2)
-    assert status.startswith("loaded")
+    again = quantization.load_or_train(TINY, rows, folder=folder, max_steps=2)
+    assert not again.trained and again.message == f"loaded from {folder}"
     with torch.no_grad():
-        assert torch.equal(again(**batch).logits, expected)
+        assert torch.equal(again.model(**batch).logits, expected)
     assert runs.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2))
     assert not runs.saved_with(folder, quantization.qlora_settings(TINY, rows, max_steps=2, seed=1))
 

@@ -76,7 +76,7 @@ def test_a_step_budget_that_is_not_a_positive_whole_number_is_an_error(tmp_path,
     with pytest.raises(ValueError, match=error):
         runs.run_settings(TINY, "03", output_dir=tmp_path, seed=0, max_steps=max_steps)
     with pytest.raises(ValueError, match=error):
-        training.full_sft_settings(TINY, rows, max_steps=max_steps)
+        training.sft_settings(TINY, rows, max_steps=max_steps)
     with pytest.raises(ValueError, match=error):  # refused before any model is loaded or trained
         training.load_or_train(TINY, rows, folder=tmp_path / "model", max_steps=max_steps)
     assert runs.step_budget(TINY, "03", None) == budget and runs.step_budget(TINY, "03", 7) == 7
@@ -536,12 +536,12 @@ def test_the_sft_trainer_batches_its_rows_by_length(tmp_path, rows, tokenizer):
 
 
 def test_settings_are_compared_exactly_and_a_damaged_file_means_train_again(tmp_path, rows):
-    settings = training.full_sft_settings(TINY, rows, max_steps=2)
+    settings = training.sft_settings(TINY, rows, max_steps=2)
     assert not runs.saved_with(tmp_path, settings)  # nothing saved yet
     runs.write_settings(tmp_path, settings)
     assert runs.saved_with(tmp_path, settings)
-    assert not runs.saved_with(tmp_path, training.full_sft_settings(TINY, rows[:-1], max_steps=2))  # other rows
-    assert not runs.saved_with(tmp_path, training.full_sft_settings(TINY, rows, max_steps=3))
+    assert not runs.saved_with(tmp_path, training.sft_settings(TINY, rows[:-1], max_steps=2))  # other rows
+    assert not runs.saved_with(tmp_path, training.sft_settings(TINY, rows, max_steps=3))
     (tmp_path / runs.SETTINGS_FILE).write_text("{not json")
     assert not runs.saved_with(tmp_path, settings)
 
@@ -550,21 +550,78 @@ def test_a_saved_full_sft_model_is_reused_only_with_the_same_settings(tmp_path, 
     import torch
 
     folder = tmp_path / "model"
-    model, tokenizer, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2)
-    assert trained and (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    run = training.load_or_train(TINY, rows, folder=folder, max_steps=2)
+    model, tokenizer = run.model, run.tokenizer
+    assert run.trained and run.finished and run.message == f"trained from the start to step 2, saved to {folder}"
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     assert not any(folder.glob("*.bin")) and not any(folder.glob("*.pt"))  # safetensors only
     batch = tokenizer(["My order has not arrived."], return_tensors="pt")
     with torch.no_grad():
         expected = model(**batch).logits
         shipped = fresh_model()(**batch).logits
     assert not torch.equal(expected, shipped)  # it was trained
-    again, _, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2)
-    assert not trained and not again.training
+    again = training.load_or_train(TINY, rows, folder=folder, max_steps=2)
+    assert not again.trained and again.message == f"loaded from {folder}" and not again.model.training
     with torch.no_grad():
-        assert torch.equal(again(**batch).logits, expected)
-    _, _, trained = training.load_or_train(TINY, rows, folder=folder, max_steps=2, seed=1)
-    assert trained  # another seed is another model: trained again, and saved over the old one
-    assert runs.saved_with(folder, training.full_sft_settings(TINY, rows, max_steps=2, seed=1))
+        assert torch.equal(again.model(**batch).logits, expected)
+    assert training.load_or_train(TINY, rows, folder=folder, max_steps=2, seed=1).trained
+    # another seed is another model: trained again, and saved over the old one
+    assert runs.saved_with(folder, training.sft_settings(TINY, rows, max_steps=2, seed=1))
+
+
+def load_or_train_functions():
+    """Each method's `load_or_train` with its settings builder, and the keywords that change how it runs, not what."""
+    from course_lib import dpo, lora, quantization
+
+    return [(training.load_or_train, training.sft_settings, set()), (lora.load_or_train, lora.lora_settings, {"base"}),
+            (quantization.load_or_train, quantization.qlora_settings, {"stop_at"}),
+            (dpo.load_or_train, dpo.dpo_settings, set())]
+
+
+def test_every_load_or_train_takes_the_same_arguments_as_its_settings_and_returns_a_saved_run():
+    import inspect
+
+    for load_or_train, settings, how in load_or_train_functions():
+        call, built = inspect.signature(load_or_train).parameters, inspect.signature(settings).parameters
+        name = load_or_train.__module__
+        positional = [p for p, v in call.items() if v.kind is v.POSITIONAL_OR_KEYWORD]
+        assert positional in (["profile", "train_rows"], ["profile", "train_rows", "pairs"]), name
+        assert [p for p, v in built.items() if v.kind is v.POSITIONAL_OR_KEYWORD] == positional, name
+        keywords = [p for p, v in call.items() if v.kind is v.KEYWORD_ONLY]
+        assert keywords[:3] == ["folder", "seed", "max_steps"], name
+        assert (call["seed"].default, call["max_steps"].default) == (0, None), name
+        # the settings builder takes every keyword that decides the weights, in the same order, with the same defaults
+        assert [p for p in keywords[1:] if p not in how] == [p for p, v in built.items() if v.kind is v.KEYWORD_ONLY], name
+        assert all(call[p].default == built[p].default for p in built if p in call), name
+        assert str(inspect.signature(load_or_train).return_annotation).endswith("SavedRun"), name
+        assert settings.__name__ in ("sft_settings", "lora_settings", "qlora_settings", "dpo_settings")
+
+
+def test_a_saved_run_is_loaded_when_its_settings_match_and_trained_otherwise(tmp_path):
+    class Model:
+        training = True
+
+        def eval(self):
+            self.training = False
+            return self
+
+    settings, calls = {"seed": 0}, []
+
+    def train(folder):
+        calls.append(folder)
+        folder.mkdir(parents=True)
+        runs.write_settings(folder, settings)
+        return runs.SavedRun(Model(), "tokenizer", trained=True, message="trained")
+
+    folder = tmp_path / "model"
+    first = runs.saved_run(folder, settings, load=lambda f: (Model(), "loaded tokenizer"), train=train)
+    assert (first.trained, first.message, first.finished, first.model.training) == (True, "trained", True, False)
+    again = runs.saved_run(folder, settings, load=lambda f: (Model(), "loaded tokenizer"), train=train)
+    assert (again.trained, again.tokenizer, again.message) == (False, "loaded tokenizer", f"loaded from {folder}")
+    assert not again.model.training and calls == [folder]  # in eval mode, and trained once
+    other = runs.saved_run(folder, {"seed": 1}, load=lambda f: (Model(), ""), train=lambda f: runs.SavedRun(
+        None, "tokenizer", trained=True, message="stopped at step 1 of 2: call again to finish"))
+    assert other.trained and not other.finished  # a run stopped part way (QLoRA's stop_at) has no model yet
 
 
 LOCK_HOLDER = """
@@ -583,8 +640,8 @@ from course_lib.profiles import PROFILES
 from course_lib.tickets import load_tickets
 
 rows = load_tickets(data_dir() / "tickets" / "train_curated.jsonl")[:32]
-_, _, trained = training.load_or_train(PROFILES["tiny"], rows, folder=sys.argv[1], max_steps=2)
-print("trained" if trained else "loaded")
+run = training.load_or_train(PROFILES["tiny"], rows, folder=sys.argv[1], max_steps=2)
+print("trained" if run.trained else "loaded")
 """
 
 
@@ -629,7 +686,7 @@ def test_two_processes_that_want_the_same_model_at_once_train_it_once(tmp_path):
 
 
 def test_a_folder_being_saved_again_matches_no_settings_until_it_is_complete(tmp_path, rows, tokenizer, monkeypatch):
-    settings = training.full_sft_settings(TINY, rows, max_steps=2)
+    settings = training.sft_settings(TINY, rows, max_steps=2)
     model = fresh_model()
     runs.save_model(model, tokenizer, tmp_path, settings)
     assert runs.saved_with(tmp_path, settings)
