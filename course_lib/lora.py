@@ -21,17 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from course_lib.checks import whole_number
+from course_lib.memory.shapes import TARGETS
 from course_lib.models import load_model_and_tokenizer
 from course_lib.profiles import Profile, course_seed, set_seed
 
 if TYPE_CHECKING:
     from course_lib.runs import SavedRun
-
-TARGETS: dict[str, list[str] | str] = {
-    "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],  # the four attention projections of every block
-    "all-linear": "all-linear",  # peft's name for every linear layer of the blocks (attention and MLP), not lm_head
-}
-
 
 def lora_rank(profile: Profile, rank: int | None = None) -> int:
     """`rank` when given (a whole number of at least 1), else the profile's `lora_rank`. Lesson 04."""
@@ -59,7 +54,7 @@ def answer_token_ids(tokenizer, rows: Sequence[dict]) -> list[int]:
 def lora_config(
     profile: Profile,
     rank: int | None = None,  # default: the profile's lora_rank
-    targets: str = "all-linear",  # "attention" or "all-linear" (see TARGETS)
+    targets: str = "all-linear",  # "attention" or "all-linear": the projections of course_lib.memory.TARGETS
     token_ids: Sequence[int] | None = None,  # embedding rows to train as well (answer_token_ids), or None
     alpha: int | None = None,  # default: 2 x rank, so the update's scale alpha / rank is 2 at every rank
 ) -> Any:
@@ -74,7 +69,7 @@ def lora_config(
     return LoraConfig(
         r=rank,
         lora_alpha=2 * rank if alpha is None else alpha,
-        target_modules=TARGETS[targets],
+        target_modules=list(TARGETS[targets]),  # the same modules as peft's "all-linear" (tests/test_lora.py)
         lora_dropout=0.0,  # runs this short do not overfit; dropout would only slow them down
         bias="none",
         task_type="CAUSAL_LM",

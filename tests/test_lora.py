@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from course_lib import lora, runs
-from course_lib.memory import lora_trainable_parameters
+from course_lib.memory import TARGETS, lora_trainable_parameters
 from course_lib.paths import data_dir
 from course_lib.profiles import PROFILES
 from course_lib.tickets import load_tickets, without_system_prompt
@@ -33,7 +33,7 @@ def test_answer_tokens_are_the_answers_and_eos(tokenizer):
 def test_config_from_the_profile():
     config = lora.lora_config(TINY, token_ids=[5, 7])
     assert (config.r, config.lora_alpha, config.lora_dropout) == (TINY.lora_rank, 2 * TINY.lora_rank, 0.0)
-    assert config.target_modules == "all-linear" and config.trainable_token_indices == [5, 7]
+    assert set(config.target_modules) == set(TARGETS["all-linear"]) and config.trainable_token_indices == [5, 7]
     attention = lora.lora_config(PROFILES["t4"], targets="attention")
     assert attention.r == 16 and set(attention.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}
     assert attention.trainable_token_indices is None
@@ -105,3 +105,19 @@ def test_a_saved_adapter_is_reused_only_with_the_same_settings(tmp_path, tokeniz
         assert torch.equal(again.model(**batch).logits, expected)
     assert lora.load_or_train(TINY, rows, folder=folder, max_steps=2, seed=1).trained  # another seed, another adapter
     assert lora.folder_bytes(folder) > (folder / "adapter_model.safetensors").stat().st_size
+
+
+def test_all_linear_targets_are_the_modules_peft_calls_all_linear():
+    """course_lib.memory.TARGETS["all-linear"] wraps what peft's own "all-linear" wraps, with the same initial A."""
+    from peft import LoraConfig, get_peft_model
+
+    def adapter(target_modules):
+        torch.manual_seed(0)
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=target_modules, task_type="CAUSAL_LM")
+        model = get_peft_model(fresh_model(), config)
+        return {name: p.detach().clone() for name, p in model.named_parameters() if "lora_" in name}
+
+    ours, peft_own = adapter(list(TARGETS["all-linear"])), adapter("all-linear")
+    layers = fresh_model().config.num_hidden_layers
+    assert ours.keys() == peft_own.keys() and len(ours) == 2 * len(TARGETS["all-linear"]) * layers  # A and B
+    assert all(torch.equal(ours[name], peft_own[name]) for name in ours)
