@@ -12,8 +12,9 @@ compared on the same batch:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from trl import DPOTrainer
 
@@ -22,11 +23,7 @@ from course_lib.chat import prompt_messages
 from course_lib.checks import positive_number, whole_number
 from course_lib.jsonl import read_jsonl
 from course_lib.paths import build_path
-from course_lib.preferences import (
-    PreferenceError,
-    check_preference_row,
-    with_bad_habits,
-)
+from course_lib.preferences import PreferenceError, check_preference_row, with_bad_habits
 from course_lib.profiles import Profile, course_seed, set_seed
 from course_lib.training import labelled_logits, plain_head_model, upcast_trainable
 
@@ -132,7 +129,7 @@ def sequence_logps(
     whole_number("batch_size", batch_size, "Pass the rows scored at once, e.g. batch_size=8.")
     # 1) tokens of prompt + completion, and a mask that is 1 on the completion's tokens
     sequences = []
-    for i, (prompt, completion) in enumerate(zip(prompts, completions)):
+    for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
         prompt_ids, completion_ids = pair_ids(tokenizer, prompt, completion)
         if not completion_ids:
             raise ValueError(f"completion {i} adds no tokens after its prompt; give it some text")
@@ -181,7 +178,7 @@ def load_preferences(path: Path | str) -> list[dict]:
 
 
 def trl_rows(rows: Sequence[dict], *, system_prompt: bool = False) -> list[dict]:
-    """Preference rows as DPOTrainer reads them (prompt, chosen, rejected), by default without the system turn. Lesson 06.
+    """Preference rows as DPOTrainer reads them (prompt, chosen, rejected), without the system turn. Lesson 06.
 
     The course's fine-tuned models are trained and asked without the system prompt (lesson 03), so their preference
     pairs leave it out too.
@@ -206,7 +203,8 @@ def dpo_config(profile: Profile, *, beta: float = 0.1, lesson: str = "06", outpu
 
     positive_number("beta", beta, "It is how strongly the policy is held near the reference: typical values are "
                                   "0.01 to 0.5, and lesson 06 uses 0.1.")
-    settings = runs.run_settings(profile, lesson, output_dir=output_dir, seed=seed, max_steps=overrides.pop("max_steps", None))
+    settings = runs.run_settings(profile, lesson, output_dir=output_dir, seed=seed,
+                                 max_steps=overrides.pop("max_steps", None))
     settings.update(
         per_device_train_batch_size=max(1, profile.batch_size // 2),  # pairs: two answers each, as many as in SFT
         beta=beta,  # how far the policy may move from the reference: small beta, weak pull back
@@ -229,7 +227,10 @@ HABIT_SHARE, HABIT_STEPS = 0.75, 40  # lesson 06: three answers in four with a h
 
 def model_with_habits(model, tokenizer, profile: Profile, train_rows: Sequence[dict], *, share: float = HABIT_SHARE,
                       max_steps: int = HABIT_STEPS, output_dir: str | Path, seed: int = 0):
-    """`model` after a short LoRA run on `train_rows` with bad habits (`preferences.with_bad_habits`), merged. Lesson 06."""
+    """`model` after a short LoRA run on `train_rows` with bad habits (`preferences.with_bad_habits`), merged.
+
+    Lesson 06.
+    """
     habit_rows = with_bad_habits(list(train_rows), share=share, seed=seed)
     trainer = lora.fine_tune(model, tokenizer, profile, habit_rows, lesson="06", output_dir=output_dir, seed=seed,
                              train_tokens=False, max_steps=max_steps)
@@ -240,9 +241,8 @@ def plain_lm_head(causal_lm) -> None:
     """Make `causal_lm(..., labels=..., fused_lm_head=True)` score the labelled positions from plain logits. Lesson 06.
 
     TRL 1.x patches the model with a fused LM head (`trl.trainer.utils.add_fused_lm_head`) that never builds the
-    full logits. Off a Triton GPU it scores every position, the prompt and padding too, in chunks, and on a CPU
-    a forward and backward pass of the tiny model then takes about 2.3x as long as one that applies the head
-    to the answer positions alone. This wraps the model's (already patched) forward: with `fused_lm_head=True` it
+    full logits. Off a Triton GPU it scores every position, the prompt and padding too, in chunks (what that costs
+    on a CPU: benchmarks/README.md). This wraps the model's (already patched) forward: with `fused_lm_head=True` it
     applies the LM head to the labelled positions only and returns TRL's `FusedCausalLMOutput` with the same
     fields (tests/test_dpo.py checks each against TRL's: the log-probabilities, loss and gradients to 1e-5); every
     other call goes to TRL's forward.
@@ -296,7 +296,7 @@ class PlainHeadDPOTrainer(DPOTrainer):
 
 def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, beta: float = 0.1,
                 output_dir: str | Path, seed: int = 0, **overrides):
-    """A `PlainHeadDPOTrainer` with a fresh LoRA adapter on `model`, on the first pairs: each pair is seen once. Lesson 06.
+    """A `PlainHeadDPOTrainer` with a fresh LoRA adapter on `model`, on the first pairs, each seen once. Lesson 06.
 
     With a `peft_config`, TRL computes the reference by running the same model with the adapter switched off.
     """

@@ -158,7 +158,7 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
                   max_steps: int | None = None, lesson: str = "04", rank: int | None = None,
                   targets: str = "all-linear", train_tokens: bool = True,
                   base: tuple[Any, Any] | None = None) -> SavedRun:
-    """A base model with the adapter saved in `folder`, if it was trained with the same settings; else train and save it.
+    """A base model with the adapter saved in `folder` if it was trained with the same settings; else train, save it.
 
     Lesson 04 saves its adapter this way, so a later lesson that needs it (05 compares against it, 06 starts
     from it) loads it in seconds instead of training it again. `base` is the (model, tokenizer) the adapter goes

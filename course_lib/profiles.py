@@ -1,8 +1,8 @@
 """Runtime profiles: one notebook, every machine.
 
 Introduced in lesson 00. A profile is one row of settings (model, dtype, batch size, sequence length,
-learning rate per method, step budgets). Every notebook starts with `start_lesson(...)`, which picks the profile once and prints
-what it picked and why; notebooks then read their settings from it and never branch on hardware.
+learning rate per method, step budgets). Every notebook starts with `start_lesson(...)`, which picks the profile
+once and prints what it picked and why; notebooks then read their settings from it and never branch on hardware.
 
 Selection order: the `COURSE_PROFILE` environment variable, else auto-detection from the hardware.
 """
@@ -54,7 +54,8 @@ class Profile:
         """The peak learning rate of `method` on this profile: "full" (SFT), "lora" (QLoRA too) or "dpo". Lesson 03."""
         if method not in self.learning_rates:
             raise KeyError(
-                f"Profile {self.name!r} has no learning rate for method {method!r} (it has {sorted(self.learning_rates)}). "
+                f"Profile {self.name!r} has no learning rate for method {method!r} "
+                f"(it has {sorted(self.learning_rates)}). "
                 f"Add one to PROFILES[{self.name!r}].learning_rates in course_lib/profiles.py."
             )
         return self.learning_rates[method]
@@ -86,7 +87,8 @@ PROFILES: dict[str, Profile] = {
             "dpo": 1e-3,
         },
         max_steps={"03": 180, "04": 300, "05": 300, "06": 20},
-        minutes={"00": 0.5, "01": 1, "02": 0.5, "03": 7, "04": 3, "05": 2, "06": 2.5, "07": 2},  # measured on 2 CPU cores
+        # measured on 2 CPU cores
+        minutes={"00": 0.5, "01": 1, "02": 0.5, "03": 7, "04": 3, "05": 2, "06": 2.5, "07": 2},
     ),
     "t4": Profile(
         name="t4",
@@ -109,8 +111,10 @@ PROFILES: dict[str, Profile] = {
         dtype="bfloat16",
         needs_cuda=True,
         needs_bf16=True,
-        batch_size=8,  # fits a 40 GB A100 in every lesson (tests/test_memory.py); Qwen's 152k vocabulary makes the loss large
-        max_length=512,  # the longest curated ticket is 269 tokens with the tiny model's 4k vocabulary; larger vocabularies need fewer
+        # fits a 40 GB A100 in every lesson (tests/test_memory.py); Qwen's 152k vocabulary makes the loss large
+        batch_size=8,
+        # the longest curated ticket is 269 tokens with the tiny model's 4k vocabulary; larger vocabularies need fewer
+        max_length=512,
         lora_rank=16,
         learning_rates={"full": 2e-5, "lora": 2e-4, "dpo": 5e-5},  # the usual rates for real instruct models
         max_steps={"03": 300, "04": 300, "05": 300, "06": 150},

@@ -28,12 +28,7 @@ from transformers import TrainerCallback
 
 from course_lib import lora, runs
 from course_lib.checks import whole_number
-from course_lib.models import (
-    REBUILD_COMMAND,
-    ModelFileError,
-    check_model_folder,
-    prepare_tokenizer,
-)
+from course_lib.models import REBUILD_COMMAND, ModelFileError, check_model_folder, prepare_tokenizer
 from course_lib.profiles import Profile
 
 BITS = (4, 8)  # what bitsandbytes can load weights in
@@ -158,7 +153,8 @@ class KeepTrainableFloat32(TrainerCallback):
 QUANTIZATION = {"bits": 4, "quant_type": "nf4", "double_quant": True}  # how lesson 05's QLoRA base model is loaded
 
 
-def qlora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0, max_steps: int | None = None) -> dict:
+def qlora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0,
+                   max_steps: int | None = None) -> dict:
     """Everything that decides lesson 05's QLoRA adapter: lesson 04's adapter settings and the 4-bit format. Lesson 05.
 
     `max_steps` defaults to lesson 04's LoRA budget, which lesson 05 gives QLoRA so that the two differ only in the
@@ -220,6 +216,7 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
                             message=f"{began}, stopped at step {step} of {wanted['max_steps']}: call again to finish")
         lora.save_adapter(trainer.model, folder, wanted)
         shutil.rmtree(run_dir, ignore_errors=True)  # the checkpoints are not needed once the adapter is saved
-        return runs.SavedRun(trainer.model, tokenizer, trained=True, message=f"{began} to step {step}, saved to {folder}")
+        return runs.SavedRun(trainer.model, tokenizer, trained=True,
+                             message=f"{began} to step {step}, saved to {folder}")
 
     return runs.saved_run(folder, wanted, load=lambda folder: load_qlora(profile, folder), train=train_and_save)

@@ -184,9 +184,9 @@ class LossPlotCallback(TrainerCallback):
         ax = self._axes
         ax.clear()
         if self.train:
-            ax.plot(*zip(*self.train), label="train")
+            ax.plot(*zip(*self.train, strict=True), label="train")
         if self.eval:
-            ax.plot(*zip(*self.eval), "o-", label="eval")
+            ax.plot(*zip(*self.eval, strict=True), "o-", label="eval")
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.legend()
@@ -350,8 +350,8 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
         if (path / TRAINER_STATE_NAME).is_file():
             return str(path)
         warnings.warn(f"{path} has no {TRAINER_STATE_NAME}: it was not saved completely (the run was probably "
-                      "stopped while saving it), so it is skipped for an older checkpoint. Delete it once you no longer "
-                      "need it.", UserWarning, stacklevel=2)
+                      "stopped while saving it), so it is skipped for an older checkpoint. Delete it once you no "
+                      "longer need it.", UserWarning, stacklevel=2)
     return None
 
 
@@ -407,7 +407,8 @@ def resume_settings(trainer) -> dict[str, Any]:
                          if c.__module__.split(".")[0] in ("trl", "transformers"))
     data = getattr(trainer, "rows_fingerprint", None) or data_fingerprint(getattr(trainer, "train_dataset", None))
     settings = {"model": name, "trainer": trainer_class, "adapter": adapter, "quantization": quantization,
-                "data": data, **{key: getattr(trainer.args, key) for key in RESUME_FIELDS if hasattr(trainer.args, key)}}
+                "data": data,
+                **{key: getattr(trainer.args, key) for key in RESUME_FIELDS if hasattr(trainer.args, key)}}
     return _plain(settings)
 
 

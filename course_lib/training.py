@@ -60,7 +60,7 @@ def sft_config(
     eval_steps: int | None = None,  # evaluate every this many steps; default: 5 times per run
     tensorboard: bool = False,  # also write TensorBoard logs to output_dir/runs
     **overrides: Any,  # any other SFTConfig field, e.g. learning_rate=5e-4, max_steps=20
-) -> "SFTConfig":
+) -> SFTConfig:
     """TRL's `SFTConfig` from the profile: precision, batch size, sequence length, step budget, seed. Lesson 03.
 
     Everything that differs from TRL's defaults is set here explicitly, so a learner reading the config sees
@@ -249,7 +249,7 @@ def upcast_trainable(model) -> int:
     return upcast
 
 
-def sft_trainer(model, tokenizer, args: "SFTConfig", train_rows: Sequence[dict], eval_rows: Sequence[dict] | None = None,
+def sft_trainer(model, tokenizer, args: SFTConfig, train_rows: Sequence[dict], eval_rows: Sequence[dict] | None = None,
                 callbacks: Sequence[TrainerCallback] = ()) -> SFTTrainer:
     """An `SFTTrainer` on ticket rows (conversational format), with the model's own loss. Lesson 03.
 
@@ -288,7 +288,7 @@ def example_lengths(tokenizer, rows: Sequence[dict]) -> list[tuple[int, int]]:
     return out
 
 
-def preflight(model, tokenizer, args: "SFTConfig", rows: Sequence[dict], hardware: Hardware | None = None) -> None:
+def preflight(model, tokenizer, args: SFTConfig, rows: Sequence[dict], hardware: Hardware | None = None) -> None:
     """Raise PreflightError before training for the mistakes that waste a run; each message names the fix. Lesson 03.
 
     Checks, in order: a chat template exists; the pad token is set and is not EOS; bf16 is only asked for on a
@@ -372,12 +372,12 @@ def expected_trained_text(messages: Sequence[dict]) -> str:
 
 def trained_text(tokenizer, input_ids, labels) -> str:
     """The tokens of one collated row whose label is not -100, decoded with special tokens kept."""
-    kept = [int(t) for t, label in zip(input_ids, labels) if int(label) != IGNORE_INDEX]
+    kept = [int(t) for t, label in zip(input_ids, labels, strict=True) if int(label) != IGNORE_INDEX]
     return tokenizer.decode(kept, skip_special_tokens=False)
 
 
 def check_label_mask(trainer: SFTTrainer, rows: Sequence[dict] | None = None, n: int = 4) -> list[str]:
-    """Collate `n` rows as the trainer does, decode the trained-on tokens, assert they are the answers plus EOS. Lesson 03.
+    """Collate `n` rows as the trainer does, decode the trained tokens, check they are the answers and EOS. Lesson 03.
 
     `rows` are the rows the trainer was built on (in order); without them the conversations are read from the
     trainer's own dataset when it still has its `messages` column. Returns the decoded texts, one per row.
@@ -387,7 +387,8 @@ def check_label_mask(trainer: SFTTrainer, rows: Sequence[dict] | None = None, n:
     examples = [dataset[i] for i in range(n)]
     if rows is None:
         if "messages" not in dataset.column_names:
-            raise ValueError("the trainer's dataset no longer holds 'messages'; pass the rows it was built on as rows=...")
+            raise ValueError("the trainer's dataset no longer holds 'messages'; pass the rows it was built on as "
+                             "rows=...")
         rows = [{"messages": e["messages"]} for e in examples]
     features = [{k: v for k, v in e.items() if k in ("input_ids", "labels", "assistant_masks", "completion_mask")}
                 for e in examples]
@@ -416,7 +417,7 @@ def sft_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0,
 
 def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, seed: int = 0,
                   max_steps: int | None = None, lesson: str = "03") -> SavedRun:
-    """Lesson 03's fully fine-tuned model from `folder` if it was trained with the same settings; else train and save it.
+    """Lesson 03's fully fine-tuned model from `folder` if it was trained with the same settings; else train, save it.
 
     Lesson 03 saves its model this way, so that a later lesson (07 evaluates it) loads it in seconds instead of
     training it again. Training starts from the profile's base model with lesson 03's settings (`sft_config`, no
@@ -433,7 +434,8 @@ def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str |
         config = sft_config(profile, lesson=lesson, output_dir=folder.parent / "runs", seed=seed, save_strategy="no",
                             logging_strategy="no", max_steps=wanted["max_steps"])
         result = train(sft_trainer(model, tokenizer, config, train_rows), resume=False)
-        model = model.to(getattr(torch, profile.dtype))  # trained with float32 master weights; kept in the profile's dtype
+        # trained with float32 master weights; kept in the profile's dtype
+        model = model.to(getattr(torch, profile.dtype))
         save_model(model, tokenizer, folder, wanted)
         return SavedRun(model, tokenizer, trained=True,
                         message=f"trained from the start to step {result.global_step}, saved to {folder}")

@@ -25,7 +25,8 @@ def test_a_claim_that_holds_returns_its_margin_in_the_claims_units():
     assert claims.claim("exactly at the bound is allowed by >=", 0.8, ">=", 0.8) == 0
 
 
-@pytest.mark.parametrize(("value", "op", "bound"), [(0.8, ">", 0.8), (0.79, ">=", 0.8), (2.0, "<", 2.0), (2.1, "<=", 2.0)])
+@pytest.mark.parametrize(("value", "op", "bound"),
+                         [(0.8, ">", 0.8), (0.79, ">=", 0.8), (2.0, "<", 2.0), (2.1, "<=", 2.0)])
 def test_a_claim_that_fails_says_what_and_by_how_much(value, op, bound):
     with pytest.raises(AssertionError, match=r"the claim: .* does not hold \(margin"):
         claims.claim("the claim", value, op, bound)
@@ -43,8 +44,8 @@ def test_claims_are_logged_as_json_lines_when_asked(monkeypatch, tmp_path):
     with pytest.raises(AssertionError):
         claims.claim("second", 0.5, ">=", 1)
     first, second = [json.loads(line) for line in log.read_text().splitlines()]
-    assert first == {"claim": "first", "value": 3.0, "op": ">", "bound": 1.0, "margin": 2.0, "holds": True, "cell": None,
-                     "lesson": None}
+    assert first == {"claim": "first", "value": 3.0, "op": ">", "bound": 1.0, "margin": 2.0, "holds": True,
+                     "cell": None, "lesson": None}
     assert (second["holds"], second["margin"]) == (False, -0.5)
 
 

@@ -173,7 +173,7 @@ def test_loss_rejects_mismatched_shapes_and_a_bad_beta():
 
 def test_tokenisation_matches_trl(rows, trainer):
     tokenizer = trainer.processing_class
-    for row, tokenized in zip(rows, trainer.train_dataset):
+    for row, tokenized in zip(rows, trainer.train_dataset, strict=True):
         prompt_ids, chosen_ids = dpo.pair_ids(tokenizer, row["prompt"], row["chosen"])
         _, rejected_ids = dpo.pair_ids(tokenizer, row["prompt"], row["rejected"])
         assert (prompt_ids, chosen_ids, rejected_ids) == (
@@ -189,7 +189,7 @@ def test_sequence_logps_equals_one_sequence_at_a_time(rows):
     answers = [r["rejected"] for r in rows]  # lengths differ, so batches are padded
     batched = dpo.sequence_logps(model, tokenizer, prompts, answers, batch_size=3)
     assert not batched.requires_grad
-    for i, (prompt, answer) in enumerate(zip(prompts, answers)):
+    for i, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
         prompt_ids, completion_ids = dpo.pair_ids(tokenizer, prompt, answer)
         ids = torch.tensor([prompt_ids + completion_ids])
         with torch.no_grad():
@@ -323,7 +323,8 @@ def test_with_bad_habits_changes_the_share_asked_and_keeps_the_rest():
     for row in faulty:
         assert answer_faults(row["messages"][-1]["content"]) == [row["fault"]], row["id"]
         assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
-    assert [r for r in changed if "fault" not in r] == [r for r, c in zip(rows, changed) if "fault" not in c]
+    unchanged = [r for r, c in zip(rows, changed, strict=True) if "fault" not in c]
+    assert [r for r in changed if "fault" not in r] == unchanged
     assert with_bad_habits(rows, share=0.0) == rows
     with pytest.raises(ValueError, match="share must be between 0 and 1"):
         with_bad_habits(rows, share=1.5)
@@ -372,7 +373,8 @@ def test_dpo_refuses_a_step_budget_below_1_no_pairs_and_an_empty_batch(tmp_path)
         with pytest.raises(ValueError, match=f"max_steps must be a whole number of at least 1, not {max_steps}"):
             dpo.dpo_settings(PROFILES["tiny"], [], [], max_steps=max_steps)
         with pytest.raises(ValueError, match=f"max_steps must be a whole number of at least 1, not {max_steps}"):
-            dpo.load_or_train(PROFILES["tiny"], [], [], folder=tmp_path / "model", max_steps=max_steps)  # before any training
+            # refused before any training
+            dpo.load_or_train(PROFILES["tiny"], [], [], folder=tmp_path / "model", max_steps=max_steps)
     model, tokenizer = tiny_model()
     with pytest.raises(ValueError, match="pairs is empty: .*data/tickets/preferences.jsonl"):
         dpo.dpo_trainer(model, tokenizer, PROFILES["tiny"], [], output_dir=tmp_path)
@@ -390,7 +392,8 @@ def test_sampled_generation_is_seeded_and_differs_from_greedy():
     first = generate(model, tokenizer, prompts, max_new_tokens=12, temperature=1.0)
     torch.manual_seed(0)
     assert generate(model, tokenizer, prompts, max_new_tokens=12, temperature=1.0) == first
-    assert generate(model, tokenizer, prompts, max_new_tokens=12) == generate(model, tokenizer, prompts, max_new_tokens=12)
+    greedy = generate(model, tokenizer, prompts, max_new_tokens=12)
+    assert greedy == generate(model, tokenizer, prompts, max_new_tokens=12)
     assert first != generate(model, tokenizer, prompts, max_new_tokens=12)
     with pytest.raises(ValueError, match="temperature must be 0"):
         generate(model, tokenizer, prompts, temperature=-1.0)

@@ -5,9 +5,10 @@ import re
 
 import nbformat
 import pytest
-from repo_files import ROOT
 
 from course_lib.profiles import PROFILES
+
+from repo_files import ROOT
 
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MAX_CODE_LINES = 30  # a code cell does one job; a longer one is split, with a line of markdown for each part

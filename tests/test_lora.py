@@ -45,7 +45,8 @@ def test_config_from_the_profile():
 @pytest.mark.parametrize("rank", [0, -4, 2.0, "8", True])
 def test_a_rank_that_is_not_a_positive_whole_number_is_an_error(rows, rank):
     # rank=0 used to become the profile's rank (4 on the tiny profile)
-    error = re.escape(f"rank must be a whole number of at least 1, not {rank!r}.") + r".*rank=None for the profile's rank"
+    error = (re.escape(f"rank must be a whole number of at least 1, not {rank!r}.")
+             + r".*rank=None for the profile's rank")
     with pytest.raises(ValueError, match=error):
         lora.lora_config(TINY, rank=rank)
     with pytest.raises(ValueError, match=error):

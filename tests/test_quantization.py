@@ -191,6 +191,7 @@ def test_a_stop_step_that_is_not_a_positive_whole_number_is_an_error(tmp_path, s
     from course_lib import quantization
 
     rows = without_system_prompt(load_tickets(data_path("tickets", "train_curated.jsonl"))[:4])
-    with pytest.raises(ValueError, match=rf"stop_at must be a whole number of at least 1, not {stop_at}\..*stop_at=None"):
+    error = rf"stop_at must be a whole number of at least 1, not {stop_at}\..*stop_at=None"
+    with pytest.raises(ValueError, match=error):
         quantization.load_or_train(TINY, rows, folder=tmp_path / "adapter", max_steps=2, stop_at=stop_at)
     assert not (tmp_path / "runs").exists(), "refused before anything was written"

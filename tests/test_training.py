@@ -84,7 +84,8 @@ def test_a_step_budget_that_is_not_a_positive_whole_number_is_an_error(tmp_path,
 
 @pytest.mark.parametrize("eval_steps", [0, -1, 1.5])
 def test_an_evaluation_interval_that_is_not_a_positive_whole_number_is_an_error(tmp_path, eval_steps):
-    with pytest.raises(ValueError, match=re.escape(f"eval_steps must be a whole number of at least 1, not {eval_steps!r}")):
+    error = re.escape(f"eval_steps must be a whole number of at least 1, not {eval_steps!r}")
+    with pytest.raises(ValueError, match=error):
         training.sft_config(TINY, output_dir=tmp_path, eval_steps=eval_steps)
     assert training.sft_config(TINY, output_dir=tmp_path, max_steps=50).eval_steps == 10  # None: 5 times a run
     with pytest.raises(ValueError, match="step must be a whole number of at least 1, not 0"):
@@ -128,7 +129,7 @@ def test_label_mask_is_exactly_the_answers_and_eos(tmp_path, rows, tokenizer):
     trainer = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path), rows[:8])
     texts = training.check_label_mask(trainer, rows[:8], n=8)
     assert len(texts) == 8
-    for text, row in zip(texts, rows):
+    for text, row in zip(texts, rows[:8], strict=True):
         assert text == row["messages"][-1]["content"] + EOS
         assert row["messages"][1]["content"] not in text  # the customer's message is not trained on
 
@@ -174,7 +175,7 @@ def test_without_system_prompt_keeps_everything_else(rows):
     from course_lib.tickets import without_system_prompt
 
     stripped = without_system_prompt(rows[:3])
-    for before, after in zip(rows, stripped):
+    for before, after in zip(rows[:3], stripped, strict=True):
         assert [m["role"] for m in after["messages"]] == ["user", "assistant"]
         assert after["messages"] == before["messages"][1:] and after["id"] == before["id"]
     assert rows[0]["messages"][0]["role"] == "system"  # the input rows are not changed
@@ -247,7 +248,8 @@ def test_preflight_bf16_on_a_gpu_without_it(tmp_path, model, tokenizer, rows):
 def test_preflight_example_longer_than_max_length(tmp_path, model, tokenizer, rows):
     longest = max(n for n, _ in training.example_lengths(tokenizer, rows))
     args = small_config(tmp_path, max_length=longest - 1)
-    with pytest.raises(training.PreflightError, match=f"{longest} tokens, more than max_length={longest - 1}.*length filter"):
+    error = f"{longest} tokens, more than max_length={longest - 1}.*length filter"
+    with pytest.raises(training.PreflightError, match=error):
         training.preflight(model, tokenizer, args, rows)
 
 
@@ -307,7 +309,8 @@ def test_peak_memory_is_recorded(monitored_run):
 def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenizer, n_rows):
     rows = rows[:n_rows]  # 10 rows in batches of 4: three steps an epoch, the third of 2 rows
     # 1) six steps straight
-    straight = training.sft_trainer(fresh_model(), tokenizer, small_config(tmp_path / "straight", eval_strategy="no"), rows)
+    config = small_config(tmp_path / "straight", eval_strategy="no")
+    straight = training.sft_trainer(fresh_model(), tokenizer, config, rows)
     expected = runs.train(straight, resume=False)
     # 2) the same run, interrupted after step 3 (a checkpoint is saved there) ...
     interrupted_dir = tmp_path / "interrupted"
@@ -322,7 +325,10 @@ def test_resume_after_interrupt_ends_with_the_same_loss(tmp_path, rows, tokenize
     assert resumed.resumed_from.endswith("checkpoint-3")
     assert resumed.global_step == expected.global_step == 6
     assert resumed.final_loss == pytest.approx(expected.final_loss, rel=1e-5, abs=1e-6)
-    losses = lambda trainer: [e["loss"] for e in trainer.state.log_history if "loss" in e and e["step"] > 3]
+
+    def losses(trainer):
+        return [e["loss"] for e in trainer.state.log_history if "loss" in e and e["step"] > 3]
+
     assert losses(second) == pytest.approx(losses(straight), rel=1e-5, abs=1e-6)
 
 
@@ -451,8 +457,9 @@ def hub_like_tokenizer(template: str):
     return tok
 
 
-CHATML_WITHOUT_MARKERS = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-                          "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+CHATML_WITHOUT_MARKERS = ("{% for message in messages %}"
+                          "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
+                          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 
 
 def test_prepare_tokenizer_fixes_pad_and_template_of_a_chatml_tokenizer(tmp_path, model, rows):
@@ -528,7 +535,8 @@ def test_the_sft_trainer_batches_its_rows_by_length(tmp_path, rows, tokenizer):
     assert sorted(i for b in batches for i in b) == list(range(len(rows)))
     assert [len(b) for b in batches] == [4] * (len(rows) // 4)
     assert batches == training.train_batches(trainer) != training.train_batches(trainer, epoch=1)
-    assert training.padding_share(lengths, batches) < training.padding_share(lengths, batches_of(list(range(len(rows))), 4))
+    in_order = batches_of(list(range(len(rows))), 4)
+    assert training.padding_share(lengths, batches) < training.padding_share(lengths, in_order)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -591,7 +599,8 @@ def test_every_load_or_train_takes_the_same_arguments_as_its_settings_and_return
         assert keywords[:3] == ["folder", "seed", "max_steps"], name
         assert (call["seed"].default, call["max_steps"].default) == (0, None), name
         # the settings builder takes every keyword that decides the weights, in the same order, with the same defaults
-        assert [p for p in keywords[1:] if p not in how] == [p for p, v in built.items() if v.kind is v.KEYWORD_ONLY], name
+        keyword_only = [p for p, v in built.items() if v.kind is v.KEYWORD_ONLY]
+        assert [p for p in keywords[1:] if p not in how] == keyword_only, name
         assert all(call[p].default == built[p].default for p in built if p in call), name
         assert str(inspect.signature(load_or_train).return_annotation).endswith("SavedRun"), name
         assert settings.__name__ in ("sft_settings", "lora_settings", "qlora_settings", "dpo_settings")
@@ -703,7 +712,7 @@ def test_a_folder_being_saved_again_matches_no_settings_until_it_is_complete(tmp
 
 
 def gpu_profile_on_cpu(name):
-    """A GPU profile's row (dtype, fp16/bf16, learning rates, rank) with the tiny model on the CPU: nothing downloaded."""
+    """A GPU profile's row (dtype, fp16/bf16, learning rates, rank) with the tiny model on the CPU: no download."""
     import dataclasses
 
     return dataclasses.replace(PROFILES[name], model=TINY.model, needs_cuda=False)
