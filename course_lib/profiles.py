@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import TypeVar
 
 from course_lib.claims import begin_lesson
 from course_lib.hardware import Hardware
 from course_lib.paths import course_root
 
+T = TypeVar("T")
 PROFILE_ENV_VAR = "COURSE_PROFILE"
 SEED_ENV_VAR = "COURSE_SEED"  # an offset added to every training seed, to see how much results move from seed to seed
 LARGE_MIN_GPU_GB = 35.0  # a bf16 GPU needs at least this much memory for the `large` profile
@@ -39,6 +42,8 @@ class Profile:
     learning_rates: dict[str, float] = field(default_factory=dict)  # peak learning rate per method: full, lora, dpo
     max_steps: dict[str, int] = field(default_factory=dict)  # optimiser steps per training lesson
     minutes: dict[str, float] = field(default_factory=dict)  # expected run time per lesson, in minutes
+    # rows a lesson evaluates on, per set (gold, dev, judge, behaviour); a set not named here: every row
+    eval_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def is_local_model(self) -> bool:
@@ -49,6 +54,14 @@ class Profile:
     def model_location(self) -> str:
         """What `from_pretrained` takes: the absolute path of a local model, else the Hub id."""
         return str(course_root() / self.model) if self.is_local_model else self.model
+
+    def eval_slice(self, name: str, rows: Sequence[T]) -> list[T]:
+        """The first `eval_rows[name]` of `rows`, or all of them when the profile sets no limit for `name`. Lesson 01.
+
+        On a CPU the lessons evaluate on the first rows of a set to stay within minutes; GPU profiles use every row.
+        """
+        limit = self.eval_rows.get(name)
+        return list(rows if limit is None else rows[:limit])
 
     def learning_rate(self, method: str) -> float:
         """The peak learning rate of `method` on this profile: "full" (SFT), "lora" (QLoRA too) or "dpo". Lesson 03."""
@@ -89,6 +102,9 @@ PROFILES: dict[str, Profile] = {
         max_steps={"03": 180, "04": 300, "05": 300, "06": 20},
         # measured on 2 CPU cores
         minutes={"00": 0.5, "01": 1, "02": 0.5, "03": 7, "04": 3, "05": 2, "06": 2.5, "07": 2},
+        # on a CPU: 200 of the 400 gold tickets, 100 dev tickets for choosing a prompt, the judge on the first 20
+        # human judgements (10 pairs), the behaviour tests on 50 tickets
+        eval_rows={"gold": 200, "dev": 100, "judge": 20, "behaviour": 50},
     ),
     "t4": Profile(
         name="t4",

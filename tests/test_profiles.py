@@ -62,6 +62,14 @@ def test_a_profile_without_a_learning_rate_for_a_method_names_the_row_to_add_it_
         profile.learning_rate("lora")
 
 
+
+def test_eval_slice_takes_the_profiles_rows_of_a_set_and_every_row_elsewhere():
+    rows = list(range(400))
+    assert PROFILES["tiny"].eval_slice("gold", rows) == rows[:200]
+    assert PROFILES["tiny"].eval_slice("dev", tuple(rows)) == rows[:100]  # a list, whatever the rows came in
+    assert PROFILES["tiny"].eval_slice("unnamed", rows) == rows
+    assert PROFILES["t4"].eval_slice("gold", rows) == PROFILES["large"].eval_slice("gold", rows) == rows
+
 def test_start_lesson_reports_and_seeds(monkeypatch, capsys):
     import torch
 
