@@ -4,27 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from course_lib.exercise_checks.report import call, close, fail, passed
-
-
-def import_bitsandbytes_quietly() -> None:
-    """Import bitsandbytes (peft loads it) with its import-time warnings held back, once.
-
-    On a CPU with AVX-512 BF16, bitsandbytes logs at import that an optional kernel it would fetch from the Hub is
-    missing. A check cell that writes anything to stderr scores 0 (nbgrader's rule), so the LoRA checks, which build
-    peft models, import it first with its loggers silenced.
-    """
-    import logging
-
-    logger = logging.getLogger("bitsandbytes")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:  # peft runs without it
-        pass
-    finally:
-        logger.setLevel(level)
+from course_lib.exercise_checks.report import call, close, fail, import_bitsandbytes_quietly, passed
 
 
 class TwoLayers:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from course_lib.exercise_checks.report import call, close, fail, number, passed
+from course_lib.exercise_checks.report import call, close, fail, import_bitsandbytes_quietly, number, passed
 
 
 def nf4_levels():
+    import_bitsandbytes_quietly()
     import bitsandbytes.functional as bnbf
 
     return bnbf.get_4bit_type("nf4", device="cpu")
@@ -27,6 +28,7 @@ def bnb_codes(packed):
 
 def check_quantize_nf4(quantize_nf4: Callable) -> None:
     """Lesson 05: `quantize_nf4(w, levels, block)` gives bitsandbytes' NF4 codes and block absmax."""
+    import_bitsandbytes_quietly()
     import bitsandbytes.functional as bnbf
     import torch
 
@@ -66,6 +68,7 @@ def check_quantize_nf4(quantize_nf4: Callable) -> None:
 
 def check_dequantize_nf4(dequantize_nf4: Callable) -> None:
     """Lesson 05: `dequantize_nf4(codes, absmax, levels, shape)` matches bitsandbytes' dequantize_4bit."""
+    import_bitsandbytes_quietly()
     import bitsandbytes.functional as bnbf
     import torch
 
@@ -90,6 +93,7 @@ def check_dequantize_nf4(dequantize_nf4: Callable) -> None:
 
 def check_bits_per_weight(bits_per_weight: Callable) -> None:
     """Lesson 05: `bits_per_weight(block, double_quantised, nested_block)` matches what bitsandbytes stores."""
+    import_bitsandbytes_quietly()
     import bitsandbytes.functional as bnbf
     import torch
 

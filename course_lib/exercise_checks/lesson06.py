@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 
 from course_lib.chat import IGNORE_INDEX
-from course_lib.exercise_checks.report import call, close, fail, passed
+from course_lib.exercise_checks.report import call, close, fail, import_bitsandbytes_quietly, passed
 
 
 def reference_answer_logps(logits, labels):
@@ -65,6 +65,7 @@ def check_dpo_loss(dpo_loss: Callable) -> None:
     """Lesson 06: `dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta)` is the loss per pair."""
     import torch
 
+    import_bitsandbytes_quietly()
     from course_lib.dpo import dpo_loss as reference
 
     exercise = "dpo_loss"
@@ -100,6 +101,7 @@ def check_dpo_loss(dpo_loss: Callable) -> None:
 
 def check_reward_stats(reward_stats: Callable) -> None:
     """Lesson 06: `reward_stats(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta)` as TRL logs them."""
+    import_bitsandbytes_quietly()
     from course_lib.dpo import dpo_loss as reference
     from course_lib.dpo import reward_stats as reference_stats
 
