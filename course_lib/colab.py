@@ -36,9 +36,13 @@ def install_cell(notebook: str) -> str:
     """Source of the first code cell of `notebook`: on Colab it clones and installs the course; elsewhere nothing."""
     folder = notebook.rsplit("/", 1)[0] if "/" in notebook else "."
     return f'''{INSTALL_MARKER} fetch the course and install it (about 2 minutes). Anywhere else this cell does nothing.
-import os, subprocess, sys
+import os
+import subprocess
+import sys
+
 if "google.colab" in sys.modules:
-    REPO_URL = "{REPO_URL}"  # written by `make sync` from course_lib/colab.py
+    # written by `make sync` from course_lib/colab.py
+    REPO_URL = "{REPO_URL}"
     CLONE_DIR = "{CLONE_DIR}"
     if not os.path.isdir(CLONE_DIR):
         subprocess.run(["git", "clone", "--depth=1", REPO_URL, CLONE_DIR], check=True)
