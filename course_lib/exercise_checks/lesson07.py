@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 
 from course_lib.evaluation import bootstrap_ci
-from course_lib.exercise_checks.report import call, fail, number, passed
+from course_lib.exercise_checks.report import call, fail, interval, number, passed
 from course_lib.judging import agreement, load_judgements
 
 
@@ -27,10 +27,7 @@ def check_bootstrap_interval(bootstrap_interval: Callable) -> None:
         got = call(exercise, bootstrap_interval, list(correct), 1000, 0.05, seed,
                    hint="draws = np.random.default_rng(seed).integers(0, n, size=(n_boot, n)); the mean of each row; "
                         "sort them and take positions int(alpha/2 * n_boot) and int((1 - alpha/2) * n_boot).")
-        try:
-            low, high = (float(v) for v in got)
-        except (TypeError, ValueError):
-            fail(exercise, f"expected (low, high), got {got!r:.80}", "return a tuple of two floats.")
+        low, high = interval(exercise, got)
         mean = sum(correct) / n
         if not low <= mean <= high:
             fail(exercise, f"on {n} tickets your interval ({low:.3f}, {high:.3f}) does not contain the accuracy "
@@ -99,10 +96,7 @@ def check_paired_interval(paired_interval: Callable) -> None:
     got = call(exercise, paired_interval, list(a), list(b), 1000, 0,
                hint="the per-ticket differences a[i] - b[i], then the percentile bootstrap of their mean, with the "
                     "same draws as in bootstrap_interval.")
-    try:
-        low, high = (float(v) for v in got)
-    except (TypeError, ValueError):
-        fail(exercise, f"expected (low, high), got {got!r:.80}", "return a tuple of two floats.")
+    low, high = interval(exercise, got)
     if math.isclose(low, want[0], abs_tol=1e-9) and math.isclose(high, want[1], abs_tol=1e-9):
         return passed(exercise, f"paired interval ({low:+.3f}, {high:+.3f}) on 200 tickets")
     if high - low > 1.5 * (want[1] - want[0]):

@@ -66,6 +66,15 @@ def as_list(value, exercise: str, what: str) -> list:
              "return a plain list (or a 1-d tensor) with one entry per token.")
 
 
+
+def interval(exercise: str, got) -> tuple[float, float]:
+    """`got` as the (low, high) pair of an interval, or a failed check that says what came back instead."""
+    try:
+        low, high = (float(v) for v in got)
+    except (TypeError, ValueError):
+        fail(exercise, f"expected (low, high), got {got!r:.80}", "return a tuple of two floats.")
+    return low, high
+
 def close(got, want, *, atol: float = 1e-5) -> bool:
     import torch
 
