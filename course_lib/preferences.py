@@ -6,6 +6,9 @@ Introduced in lesson 02 (as data) and used in lesson 06. Rows follow TRL's conve
 
 Faults, in equal shares: invalid JSON, a wrong field, prose wrapped around the JSON, personal data from the
 message leaked into the summary, and a verbose summary that breaks the length limit.
+
+This module holds the check of a usable row, the rule that names the faults in an answer, an answer with a given
+fault, and training rows with bad habits; `course_lib.datafiles.preferences` wrote the shipped pairs.
 """
 
 from __future__ import annotations
