@@ -1,16 +1,19 @@
-"""Scoring answers on the ticket task: validity, per-field accuracy, macro-F1, ROUGE-L, with bootstrap intervals.
+"""Scoring answers on the ticket task: validity, per-field accuracy, macro-F1, ROUGE-L, with confidence intervals.
 
 Introduced in lesson 03 (scoring on the gold set) and extended in lesson 07 (ROUGE-L of the summary, paired
-comparison of two systems). Every metric is a mean or a function of per-item results, so each gets a
-bootstrap confidence interval by resampling the items.
+comparison of two systems, Wilson intervals). Every metric is a mean or a function of per-item results. A share of
+items (valid JSON, a field right) gets a Wilson score interval, which stays honest at 0% and 100%; the others
+(macro-F1, mean ROUGE-L) get a percentile bootstrap interval by resampling the items.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from statistics import NormalDist
 
 from course_lib.chat import GENERATION_BATCH_SIZE, generate
 from course_lib.tickets import CATEGORIES, KEY_ORDER, validate_ticket
@@ -19,6 +22,8 @@ LABEL_FIELDS = tuple(k for k in KEY_ORDER if k != "summary")  # fields with one 
 # metrics that are a mean over items, so two systems can be compared item by item
 PER_ITEM_METRICS = ("json_valid", "schema_valid", "exact_match", "summary_rouge_l",
                     *(f"{k}_accuracy" for k in LABEL_FIELDS))
+# per-item metrics whose item values are 0 or 1: shares of items, which get a Wilson interval
+PROPORTION_METRICS = tuple(m for m in PER_ITEM_METRICS if m != "summary_rouge_l")
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,23 @@ def bootstrap(statistic: Callable[[list[int]], dict[str, float]], n: int, *, n_b
     return {key: (sorted(v)[lo], sorted(v)[hi]) for key, v in samples.items()}
 
 
+def wilson_interval(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval of a proportion, `successes` out of `n`, at confidence 1 - alpha. Lesson 07.
+
+    Unlike a percentile bootstrap it does not shrink to zero width at 0 or n successes: 0 out of 200 gives
+    [0, 0.019], close to the "rule of three" bound 3/n.
+    """
+    if n < 1:
+        raise ValueError("a proportion of zero items has no interval: score at least one item")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def bootstrap_ci(statistic: Callable[[list[int]], float], n: int, *, n_boot: int = 1000, alpha: float = 0.05,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of one statistic of `n` items."""
@@ -126,7 +148,7 @@ def bootstrap_ci(statistic: Callable[[list[int]], float], n: int, *, n_boot: int
 
 @dataclass
 class Report:
-    """Task metrics of one system on one set, each with a bootstrap interval."""
+    """Task metrics of one system on one set, each with a 95% interval (Wilson for shares, bootstrap otherwise)."""
 
     metrics: dict[str, float]
     intervals: dict[str, tuple[float, float]]
@@ -142,7 +164,10 @@ class Report:
 
 
 def score_answers(answers: Sequence[str], golds: Sequence[dict], *, n_boot: int = 1000, seed: int = 0) -> Report:
-    """Score answers against gold labels: every task metric with its 95% bootstrap interval."""
+    """Score answers against gold labels: every task metric with its 95% interval.
+
+    Shares of items (PROPORTION_METRICS) get a Wilson interval; macro-F1 and mean ROUGE-L a percentile bootstrap.
+    """
     if len(answers) != len(golds):
         raise ValueError(f"{len(answers)} answers for {len(golds)} gold labels; score them in pairs")
     if not answers:
@@ -151,6 +176,8 @@ def score_answers(answers: Sequence[str], golds: Sequence[dict], *, n_boot: int 
     metrics = metrics_of(items, golds)
     intervals = bootstrap(lambda idx: metrics_of([items[i] for i in idx], [golds[i] for i in idx]), len(items),
                           n_boot=n_boot, seed=seed)
+    for metric in PROPORTION_METRICS:
+        intervals[metric] = wilson_interval(round(sum(item.value(metric) for item in items)), len(items))
     return Report(metrics, intervals, items, list(answers), list(golds))
 
 

@@ -1,4 +1,4 @@
-"""Task metrics against hand-computed values, bootstrap intervals that cover the truth, and paired comparison."""
+"""Task metrics against hand-computed values, intervals that cover the truth (Wilson, bootstrap), paired comparison."""
 
 import json
 import random
@@ -159,3 +159,48 @@ def test_evaluate_scores_a_real_model_on_gold_rows():
     report = evaluate(model, tokenizer, rows, batch_size=6, max_new_tokens=48, n_boot=50)
     assert len(report.answers) == 6 and all(isinstance(a, str) and a for a in report.answers)
     assert report.metrics["json_valid"] == 0.0, "the base model answers in prose: it has never seen the task"
+
+
+def test_wilson_interval_matches_scipy_and_stays_open_at_0_and_100_percent():
+    from scipy.stats import binomtest
+
+    from course_lib.evaluation import wilson_interval
+
+    for successes, n in [(0, 200), (1, 200), (57, 100), (199, 200), (200, 200), (3, 7)]:
+        mine = wilson_interval(successes, n)
+        theirs = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+        # both are a few float64 operations on numbers below 1: they agree to well under 1e-12
+        assert abs(mine[0] - theirs.low) < 1e-12 and abs(mine[1] - theirs.high) < 1e-12, (successes, n)
+    low, high = wilson_interval(0, 200)
+    # 0 of 200 is not a certainty: the upper bound is near the "rule of three", 3 / 200 = 0.015
+    assert low == 0 and 3 / 200 < high < 0.02
+    assert wilson_interval(200, 200)[0] < 1
+    with pytest.raises(ValueError, match="between 0 and n"):
+        wilson_interval(201, 200)
+
+
+def test_wilson_interval_covers_a_rare_rate_where_the_percentile_bootstrap_does_not():
+    # 400 data sets of 100 outcomes with a true rate of 1%: a third of them have no success at all, and there the
+    # percentile bootstrap's interval is [0, 0], which misses the truth; Wilson's holds it about 95% of the time
+    from course_lib.evaluation import wilson_interval
+
+    rng = random.Random(0)
+    n, p, trials = 100, 0.01, 400
+    wilson_hits = bootstrap_hits = 0
+    for _ in range(trials):
+        outcomes = [1 if rng.random() < p else 0 for _ in range(n)]
+        low, high = wilson_interval(sum(outcomes), n)
+        wilson_hits += low <= p <= high
+        low, high = bootstrap_ci(lambda idx, outcomes=outcomes: sum(outcomes[i] for i in idx) / len(idx), n,
+                                 n_boot=200, seed=1)
+        bootstrap_hits += low <= p <= high
+    assert wilson_hits / trials > 0.9 > bootstrap_hits / trials
+
+
+def test_score_answers_gives_shares_a_wilson_interval():
+    from course_lib.evaluation import PROPORTION_METRICS, wilson_interval
+
+    report = score_answers(["not json"] * 40, [GOLD] * 40)
+    for metric in PROPORTION_METRICS:
+        assert report.intervals[metric] == wilson_interval(0, 40), metric
+    assert report.intervals["json_valid"][1] > 0.05
