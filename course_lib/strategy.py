@@ -100,7 +100,9 @@ def recommend(ticked: Iterable[str]) -> Recommendation:
     elif "fast_changing_data" in reds:
         verdict, advice = HYBRID, (
             "Train the format, the rules and the tone into the weights; put the facts that change into the prompt "
-            "at request time, retrieved from where they live.")
+            "at request time, retrieved from where they live. Fine-tune on prompts that carry such facts, so that "
+            "the model learns to use them; new facts trained into the weights are learned slowly and raise "
+            "hallucination.")
     else:
         verdict, advice = FINE_TUNE, (
             "Every flag points at the weights. Fine-tune, and keep a prompting baseline measured on the same gold "

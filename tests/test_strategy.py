@@ -179,3 +179,18 @@ def test_plot_with_fixed_costs_needs_and_uses_the_volume():
 def test_strict_output_flag_credits_constrained_decoding_with_the_syntax():
     why = next(f.why for f in FLAGS if f.key == "strict_output")
     assert "constrained decoding" in why and "content" in why
+
+
+def test_break_even_with_fixed_costs_on_both_sides_has_the_closed_form():
+    # each per-request price at volume v carries its option's monthly costs / v; then the one-time formula applies:
+    # n = (one_time_b - one_time_a) / ((per_request_a + per_month_a / v) - (per_request_b + per_month_b / v))
+    a = CostOption("hosted, retrained", one_time=200.0, per_request=0.002, retraining=300.0, retrain_every_months=3)
+    b = CostOption("self-hosted", one_time=900.0, per_request=0.0001, serving_per_month=400.0)
+    v = 400_000
+    pa, pb = 0.002 + 100.0 / v, 0.0001 + 400.0 / v  # 0.00225 and 0.0011
+    assert break_even(a, b, volume=v) == pytest.approx((900.0 - 200.0) / (pa - pb))  # 608,696 requests
+    n = break_even(a, b, volume=v)
+    assert a.cost(n, volume=v) == pytest.approx(b.cost(n, volume=v))
+    # the volume at which the monthly bills are equal: 0.002 v + 100 = 0.0001 v + 400  =>  v = 300 / 0.0019
+    assert break_even_volume(a, b) == pytest.approx(300.0 / 0.0019)
+    assert break_even(a, b, volume=100_000) == math.inf  # below that volume b's fixed costs are never paid back
