@@ -12,7 +12,8 @@ the two answers must keep:
 The tests run with any `answer(prompts) -> list[str]` function, so they check a local model
 (`model_answerer(model, tokenizer)`) and an endpoint (`EndpointJudge(...).complete_all`) alike. A case whose
 answers are not JSON objects with the needed fields cannot be checked: it is counted and shown as "unchecked",
-never as a pass.
+never as a pass. Each pass rate comes with a 95% Wilson interval (`course_lib.evaluation.wilson_interval`): on the
+few dozen cases of a CPU run it is wide, and two models whose intervals overlap are not ranked by these cases.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from course_lib.chat import GENERATION_BATCH_SIZE, generate
-from course_lib.evaluation import prompts_of
+from course_lib.evaluation import prompts_of, wilson_interval
 from course_lib.noise import CLOSINGS, NAMES, PII_SENTENCES, fake_pii
 from course_lib.tickets import PRIORITIES
 
@@ -156,6 +157,12 @@ class CheckResult:
         """Share of checked cases that passed (nan when none could be checked)."""
         return self.passed / self.checked if self.checked else float("nan")
 
+    @property
+    def pass_interval(self) -> tuple[float, float]:
+        """95% Wilson interval of the pass rate over checked cases ((nan, nan) when none could be checked).
+        Lesson 07."""
+        return wilson_interval(self.passed, self.checked) if self.checked else (float("nan"), float("nan"))
+
 
 @dataclass
 class BehaviourReport:
@@ -164,11 +171,13 @@ class BehaviourReport:
     results: dict[str, CheckResult]
 
     def table(self) -> str:
-        """One line per test: pass rate over checked cases, and the counts."""
-        lines = [f"{'test':<14}{'kind':<13}{'pass rate':>10}{'passed':>8}{'failed':>8}{'unchecked':>11}"]
+        """One line per test: pass rate over checked cases with its 95% Wilson interval, and the counts."""
+        lines = [f"{'test':<14}{'kind':<13}{'pass rate':>10}{'95% interval':>16}{'passed':>8}{'failed':>8}"
+                 f"{'unchecked':>11}"]
         for r in self.results.values():
-            rate = f"{r.pass_rate:.3f}" if r.checked else "-"
-            lines.append(f"{r.test:<14}{r.kind:<13}{rate:>10}{r.passed:>8}{r.failed:>8}{r.unchecked:>11}")
+            low, high = r.pass_interval
+            rate, span = (f"{r.pass_rate:.3f}", f"[{low:.3f}, {high:.3f}]") if r.checked else ("-", "-")
+            lines.append(f"{r.test:<14}{r.kind:<13}{rate:>10}{span:>16}{r.passed:>8}{r.failed:>8}{r.unchecked:>11}")
         return "\n".join(lines)
 
     def examples(self, test: str, k: int = 3, *, status: str = "fail") -> str:

@@ -18,6 +18,7 @@ from course_lib.behaviour import (
     run_behaviour_tests,
     swap_name,
 )
+from course_lib.evaluation import wilson_interval
 from course_lib.noise import NAMES
 from course_lib.paths import data_path
 from course_lib.tickets import format_answer, load_tickets, to_messages
@@ -118,8 +119,10 @@ def test_the_rule_model_fails_the_planted_invariance_and_passes_the_rest():
     assert ("r2: output 1 and output 2 are not JSON objects with category and priority"
             in report.examples("name_swap", status="unchecked"))
     assert all(f.row_id == "r2" and f.outputs[0].startswith("Sure! ") for f in fmt.failures)
+    assert name.pass_interval == wilson_interval(1, 2)  # over the 2 checked cases, not the unchecked one
+    assert name.pass_interval[0] < 0.5 < name.pass_interval[1]
     table = report.table()
-    assert re.search(r"name_swap\s+invariance\s+0\.500\s+1\s+1\s+1", table), table
+    assert re.search(r"name_swap\s+invariance\s+0\.500\s+\[0\.095, 0\.905\]\s+1\s+1\s+1", table), table
 
 
 def test_directional_failure_and_answer_functions_that_break_the_contract():
@@ -136,6 +139,7 @@ def test_directional_failure_and_answer_functions_that_break_the_contract():
         run_behaviour_tests(lambda prompts: ["{}"], ROWS)
     nothing = run_behaviour_tests(lambda prompts: ["no json"] * len(prompts), ROWS[:1], tests=["pii_swap"])
     assert nothing.results["pii_swap"].unchecked == 1 and math.isnan(nothing.results["pii_swap"].pass_rate)
+    assert all(math.isnan(end) for end in nothing.results["pii_swap"].pass_interval)
 
 
 def test_on_the_tiny_model_every_answer_is_shown_and_nothing_counts_as_a_pass_unchecked():
