@@ -68,16 +68,22 @@ def knob_environment(config: str) -> dict[str, str]:
     return env
 
 
+def lesson_of(notebook: str) -> str:
+    """The lesson a notebook's file name starts with: "03" for 03_full_sft.ipynb, "05a" for 05a_4bit_formats.ipynb."""
+    return notebook.split("_")[0]
+
+
 def notebooks(selection: list[str]) -> list[Path]:
-    """The lesson notebooks named by number (03) or path; all of them when `selection` is empty."""
-    every = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    """The lesson notebooks named by number (03; 05 for both 05a and 05b, 05a for one) or path; all of them when
+    `selection` is empty."""
+    every = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
     if not selection:
         return every
     chosen = []
     for item in selection:
-        matches = [p for p in every if p.name.startswith(item + "_") or p.name == Path(item).name]
+        matches = [p for p in every if re.match(rf"{re.escape(item)}[a-z]?_", p.name) or p.name == Path(item).name]
         if not matches:
-            sys.exit(f"perturb: no notebook {item!r}. Choose from: {', '.join(p.name[:2] for p in every)}")
+            sys.exit(f"perturb: no notebook {item!r}. Choose from: {', '.join(lesson_of(p.name) for p in every)}")
         chosen += matches
     return chosen
 
@@ -229,7 +235,7 @@ def write_table() -> None:
         portable = min(margins) > spread
         not_portable += not portable
         held = sum(r["holds"] for r in rows)
-        lines.append(f"| {notebook[:2]} | {rows[0]['cell'] or ''} | {text} | {rows[0]['op']} | {bound} | "
+        lines.append(f"| {lesson_of(notebook)} | {rows[0]['cell'] or ''} | {text} | {rows[0]['op']} | {bound} | "
                      f"{min(values):.4g} | {max(values):.4g} | {min(margins):+.4g} | {spread:.4g} | "
                      f"{held}/{len(rows)} held | {'yes' if portable else '**no**'} |")
     lines += ["", f"{len(claims)} claims, {not_portable} not portable.", ""]

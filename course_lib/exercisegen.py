@@ -33,7 +33,7 @@ class FenceError(ValueError):
 
 def solution_notebooks(root: Path | None = None) -> list[Path]:
     """Every lesson's solution notebook, in course order."""
-    return sorted((root or course_root()).joinpath(SOLUTIONS).glob("[0-9][0-9]_*.ipynb"))
+    return sorted((root or course_root()).joinpath(SOLUTIONS).glob("[0-9][0-9]*_*.ipynb"))
 
 
 def exercise_path(solution: Path) -> Path:

@@ -111,7 +111,7 @@ def synced(nb: dict, name: str) -> dict:
 def lessons(folder: str = "notebooks") -> list[tuple[str, str]]:
     """(file name, title) of every lesson notebook in `folder`, in course order; the title is the first heading."""
     found = []
-    for path in sorted((course_root() / folder).glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((course_root() / folder).glob("[0-9][0-9]*_*.ipynb")):
         cells = read(path).get("cells", [])
         heading = next((line.lstrip("# ").strip() for c in cells if c.get("cell_type") == "markdown"
                         for line in source(c).splitlines() if line.startswith("# ")), path.stem)

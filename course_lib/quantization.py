@@ -1,7 +1,7 @@
 """Load the profile's model with its weights quantised by bitsandbytes, and measure what it takes. Lesson 05.
 
-Lesson 05 writes NF4 and double quantisation by hand and checks them against bitsandbytes; this module holds
-the plumbing around them:
+Lesson 05a writes NF4 and double quantisation by hand and checks them against bitsandbytes; lesson 05b trains QLoRA
+on the 4-bit model. This module holds the plumbing around them:
 
 - `bnb_config`: transformers' `BitsAndBytesConfig` from the profile: NF4 with double quantisation and the
   profile's dtype for the computation (4 bits), or LLM.int8 (8 bits);
@@ -10,12 +10,14 @@ the plumbing around them:
 - `footprint_bytes`: the bytes a model holds, the quantisation scales included;
 - `KeepTrainableFloat32`: a training callback that keeps the adapters in float32 when TRL would cast them to
   bfloat16, so that they train in the profile's precision and a resumed run keeps training them;
-- `qlora_settings`, `load_or_train`: lesson 05's QLoRA adapter, saved with its settings and reused by lesson 07,
+- `qlora_settings`, `load_or_train`: lesson 05b's QLoRA adapter, saved with its settings and reused by lesson 07,
   or trained again (in two calls if need be, each short enough for one notebook cell on a CPU), as a `runs.SavedRun`.
 
 bitsandbytes' 4-bit and 8-bit layers also run on the CPU. On a CPU with AVX-512 bfloat16 but without the optional
 `kernels` package, importing bitsandbytes logs "Failed to load CPU gemm_4bit_forward from kernels-community"; it
-then uses its plain PyTorch code, which gives the same results.
+then uses its plain PyTorch code, which gives the same results. On such a CPU bitsandbytes would also switch a 4-bit
+layer to a bfloat16 kernel the first time it runs for inference; `load_quantized` turns that off
+(`_same_computation_on_every_cpu`), so that a 4-bit model computes alike on every CPU, in training and inference.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def bnb_config(
     bits: int = 4,  # 4: NF4 weights (QLoRA), 8: LLM.int8 weights
     double_quant: bool = True,  # 4 bits only: quantise the block scales too (about 0.37 bit per weight saved)
 ) -> Any:
-    """transformers' `BitsAndBytesConfig` for `profile`: NF4, double quantisation, the profile's dtype. Lesson 05.
+    """transformers' `BitsAndBytesConfig` for `profile`: NF4, double quantisation, the profile's dtype. Lesson 05a.
 
     The 4-bit weights are dequantised block by block to `bnb_4bit_compute_dtype` for every matrix product, so
     the computation runs in the profile's precision (float32 on the CPU, float16 on a T4, bfloat16 on an A100).
@@ -68,7 +70,7 @@ def bnb_config(
 
 
 def load_quantized(profile: Profile, bits: int = 4, double_quant: bool = True):
-    """The profile's model with its linear layers in `bits` bits, and its tokenizer. Lesson 05.
+    """The profile's model with its linear layers in `bits` bits, and its tokenizer. Lesson 05a.
 
     Loads like `course_lib.models.load_model_and_tokenizer`: safetensors only, no `trust_remote_code`, the local
     tiny model offline. The layers bitsandbytes leaves alone (embeddings, norms, the output layer) stay in the
@@ -101,8 +103,27 @@ def load_quantized(profile: Profile, bits: int = 4, double_quant: bool = True):
         model = AutoModelForCausalLM.from_pretrained(profile.model, **settings)
         for change in prepare_tokenizer(tokenizer):
             print(f"tokenizer: {change}")
+    if bits == 4:
+        _same_computation_on_every_cpu(model)
     model.eval()
     return model, tokenizer
+
+
+def _same_computation_on_every_cpu(model: Any) -> None:
+    """Keep every 4-bit layer of `model` computing as in training, on every CPU. Lessons 05a and 05b.
+
+    On a CPU with AVX-512 bfloat16 instructions, bitsandbytes (0.50) repacks a `Linear4bit` the first time it runs
+    for inference (eval mode, no gradients) for a faster kernel: the layer then keeps its block scales in bfloat16,
+    without double quantisation, and multiplies in bfloat16, and it stays repacked, for training too. Other CPUs,
+    and every CPU during training, dequantise the weights to the compute dtype and multiply in it (float32 on the
+    tiny profile). The switch is bitsandbytes' per-layer flag `support_avx512bf16_for_cpu`, read in
+    `Linear4bit.forward`; with it off, the lessons' numbers do not depend on the CPU. GPUs are not affected.
+    """
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def _quantization_tensors(param: Any) -> list[Any]:
@@ -117,7 +138,7 @@ def _quantization_tensors(param: Any) -> list[Any]:
 
 
 def footprint_bytes(model: Any) -> int:
-    """Bytes of every distinct tensor `model` holds: parameters, buffers and bitsandbytes' scales. Lesson 05.
+    """Bytes of every distinct tensor `model` holds: parameters, buffers and bitsandbytes' scales. Lesson 05a.
 
     transformers' `model.get_memory_footprint()` counts parameters and buffers only, so for a 4-bit model it
     misses the block scales (about 1/8 bit per weight with double quantisation, 1/2 bit without). Tensors that
@@ -132,7 +153,7 @@ def footprint_bytes(model: Any) -> int:
 
 
 class KeepTrainableFloat32(TrainerCallback):
-    """Cast the trainable parameters back to float32 when training starts. Lesson 05.
+    """Cast the trainable parameters back to float32 when training starts. Lesson 05b.
 
     TRL's `SFTTrainer` casts the trainable parameters of a 4- or 8-bit model to bfloat16 (the QLoRA paper's
     setting on GPUs). With this callback they stay in float32, as peft creates them and as the tiny profile
@@ -150,14 +171,14 @@ class KeepTrainableFloat32(TrainerCallback):
                 param.data = param.data.float()
 
 
-QUANTIZATION = {"bits": 4, "quant_type": "nf4", "double_quant": True}  # how lesson 05's QLoRA base model is loaded
+QUANTIZATION = {"bits": 4, "quant_type": "nf4", "double_quant": True}  # how lesson 05b's QLoRA base model is loaded
 
 
 def qlora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0,
                    max_steps: int | None = None) -> dict:
-    """Everything that decides lesson 05's QLoRA adapter: lesson 04's adapter settings and the 4-bit format. Lesson 05.
+    """Everything that decides lesson 05b's QLoRA adapter: lesson 04's adapter settings and the 4-bit format.
 
-    `max_steps` defaults to lesson 04's LoRA budget, which lesson 05 gives QLoRA so that the two differ only in the
+    `max_steps` defaults to lesson 04's LoRA budget, which lesson 05b gives QLoRA so that the two differ only in the
     base model's precision.
     """
     settings = lora.lora_settings(profile, train_rows, seed=seed, max_steps=runs.step_budget(profile, "04", max_steps),
@@ -176,7 +197,7 @@ def load_qlora(profile: Profile, folder: str | Path):
 
 def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, seed: int = 0,
                   max_steps: int | None = None, stop_at: int | None = None) -> runs.SavedRun:
-    """Lesson 05's QLoRA model from `folder` if its adapter was trained with the same settings; else train and save it.
+    """Lesson 05b's QLoRA model from `folder` if its adapter was trained with the same settings; else train and save it.
 
     Training goes on from the last checkpoint of an interrupted run with the same settings (in `folder`'s parent,
     under `runs/`). With `stop_at`, a run that has to train stops at that step and saves a checkpoint, and a second

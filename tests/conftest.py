@@ -47,7 +47,8 @@ _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
 # longest first, and every notebook after the lessons whose saved models it loads, so that it finds them saved
 # (lesson 06 loads 04's adapter; lesson 07 loads the models of 03 to 06). Files not named here follow, in
 # pytest's order. Without xdist the same order holds.
-FIRST = ["notebooks/03_full_sft.ipynb", "notebooks/04_lora.ipynb", "notebooks/06_dpo.ipynb", "notebooks/05_qlora.ipynb",
+FIRST = ["notebooks/03_full_sft.ipynb", "notebooks/04_lora.ipynb", "notebooks/06_dpo.ipynb",
+         "notebooks/05b_qlora_training.ipynb",
          "tests/test_autograde.py", "notebooks/01_strategy.ipynb", "notebooks/07_evaluation.ipynb",
          "tests/test_training.py", "tests/test_exercises.py"]
 

@@ -58,7 +58,7 @@ def graded(tmp_path_factory):
     instructor = tmp_path_factory.mktemp("instructor")
     keep = instructor / "gradebook.csv"
     keep.write_text("do not delete\n")
-    for path in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((ROOT / "solutions").glob("[0-9][0-9]*_*.ipynb")):
         save(folder, "complete", solution(path.name), path.name)
     save(folder, "blank", exercise())
     partial = exercise()
@@ -128,7 +128,7 @@ def messages(entry):
 
 def test_complete_submissions_score_full_points_on_every_lesson(graded):
     by_student = graded[0]
-    assert len(by_student["complete"]) == len(list((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")))
+    assert len(by_student["complete"]) == len(list((ROOT / "solutions").glob("[0-9][0-9]*_*.ipynb")))
     for name, entry in by_student["complete"].items():
         assert entry.total == entry.max_points > 0, (name, messages(entry), entry.notes)
         assert entry.notes == [], entry.notes

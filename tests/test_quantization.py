@@ -1,5 +1,6 @@
-"""Lesson 05's quantisation helpers: the bitsandbytes config from the profile, the tiny model in 4 and 8 bits on the
-CPU, its footprint against fp32 and the memory planner, and QLoRA training that keeps training after a resume."""
+"""The quantisation helpers of lessons 05a and 05b: the bitsandbytes config from the profile, the tiny model in 4 and
+8 bits on the CPU, its footprint against fp32 and the memory planner, and QLoRA training that keeps training after a
+resume."""
 
 import re
 
@@ -88,8 +89,25 @@ def test_4bit_footprint_is_under_a_third_of_fp32_and_matches_the_planner(fp32_mo
     assert nf4 - code_tables == pytest.approx(planned, abs=1024)  # up to the buffers (rotary frequencies)
 
 
+def test_4bit_layers_compute_in_inference_as_in_training_on_every_cpu():
+    # bitsandbytes 0.50 would repack a layer for a bfloat16 kernel at its first inference on a CPU with AVX-512 bf16
+    import bitsandbytes.functional as bnbf
+
+    model, _ = load_quantized(TINY, bits=4)
+    layer = projections(model)[0]
+    x = torch.randn(3, layer.in_features, generator=torch.Generator().manual_seed(0))
+    assert not model.training
+    with torch.no_grad():
+        out = layer(x)
+    state = layer.weight.quant_state
+    assert state.nested and not getattr(state, "packing_format_for_cpu", False), "the layer was repacked"
+    w = bnbf.dequantize_4bit(layer.weight.data, state)  # the weights the layer holds, dequantised
+    exact = x.double() @ w.double().T
+    bound = layer.in_features * torch.finfo(torch.float32).eps * (x.abs().double() @ w.abs().double().T)
+    assert ((out.double() - exact).abs() <= bound).all()  # a float32 product of these weights, not a bfloat16 one
+
+
 def test_4bit_model_generates_as_many_tokens_as_the_fp32_model(fp32_model):
-    # a model of its own: on CPUs with AVX-512 bf16, inference repacks the 4-bit layers (no more double quantisation)
     model, tokenizer = load_quantized(TINY, bits=4)
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "My order has not arrived."}],
                                            add_generation_prompt=True, return_tensors="pt", return_dict=True)

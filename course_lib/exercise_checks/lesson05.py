@@ -1,4 +1,4 @@
-"""Lesson 05's exercise checks: NF4 by hand, against bitsandbytes."""
+"""Lesson 05a's exercise checks: NF4 by hand, against bitsandbytes."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def bnb_codes(packed):
 
 
 def check_quantize_nf4(quantize_nf4: Callable) -> None:
-    """Lesson 05: `quantize_nf4(w, levels, block)` gives bitsandbytes' NF4 codes and block absmax."""
+    """Lesson 05a: `quantize_nf4(w, levels, block)` gives bitsandbytes' NF4 codes and block absmax."""
     import_bitsandbytes_quietly()
     import bitsandbytes.functional as bnbf
     import torch
@@ -67,7 +67,7 @@ def check_quantize_nf4(quantize_nf4: Callable) -> None:
 
 
 def check_dequantize_nf4(dequantize_nf4: Callable) -> None:
-    """Lesson 05: `dequantize_nf4(codes, absmax, levels, shape)` matches bitsandbytes' dequantize_4bit."""
+    """Lesson 05a: `dequantize_nf4(codes, absmax, levels, shape)` matches bitsandbytes' dequantize_4bit."""
     import_bitsandbytes_quietly()
     import bitsandbytes.functional as bnbf
     import torch
@@ -92,7 +92,7 @@ def check_dequantize_nf4(dequantize_nf4: Callable) -> None:
 
 
 def check_bits_per_weight(bits_per_weight: Callable) -> None:
-    """Lesson 05: `bits_per_weight(block, double_quantised, nested_block)` matches what bitsandbytes stores."""
+    """Lesson 05a: `bits_per_weight(block, double_quantised, nested_block)` matches what bitsandbytes stores."""
     import_bitsandbytes_quietly()
     import bitsandbytes.functional as bnbf
     import torch
