@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from course_lib.chat import CHATML_TEMPLATE, EOS, GENERATION_MARKER, START
+from course_lib.paths import data_path
 from course_lib.profiles import Profile
 
 REBUILD_COMMAND = "python -m course_lib.tinymodel build"
@@ -102,6 +103,30 @@ def prepare_tokenizer(tokenizer) -> list[str]:
         tokenizer.chat_template = CHATML_TEMPLATE
         changes.append("chat template -> the course's ChatML template with {% generation %} markers")
     return changes
+
+
+# The tiny model has no template but the course's, so lesson 03 stands in a real one: the `chat_template` of
+# Qwen/Qwen2.5-1.5B-Instruct's tokenizer_config.json (the large profile's model; Apache-2.0), written out as Jinja
+STAND_IN_TEMPLATE = ("templates", "qwen2.5-instruct.jinja")
+
+
+def native_chat_template(profile: Profile) -> tuple[str, str]:
+    """The chat template `profile`'s model ships with, and where it comes from, in words. Lesson 03.
+
+    A Hub model's template is read from its tokenizer as published, before `prepare_tokenizer` replaces it with the
+    course's ChatML (the tokenizer files are already in the Hub cache once the model has loaded). For the tiny model,
+    which has no template of its own, it is Qwen2.5's instruct template from `data/templates/`.
+    """
+    if profile.is_local_model:
+        path = data_path(*STAND_IN_TEMPLATE)
+        return path.read_text(encoding="utf-8"), f"data/{'/'.join(STAND_IN_TEMPLATE)} (Qwen2.5-Instruct's, standing in)"
+    from transformers import AutoTokenizer
+
+    template = AutoTokenizer.from_pretrained(profile.model, trust_remote_code=False).chat_template
+    if not isinstance(template, str):
+        raise ValueError(f"{profile.model}'s tokenizer has no single chat template (got {type(template).__name__}); "
+                         "pick one of its named templates with chat_template=... .")
+    return template, f"{profile.model}'s own tokenizer, as published"
 
 
 def load_model_and_tokenizer(profile: Profile, device: str | None = None):

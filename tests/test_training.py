@@ -491,6 +491,26 @@ def test_prepare_tokenizer_leaves_other_templates_to_preflight(tmp_path, model, 
         training.preflight(model, tok, small_config(tmp_path), rows[:2])
 
 
+
+def test_native_template_of_the_tiny_profile_is_qwen25_instruct(tokenizer):
+    from course_lib.models import native_chat_template
+
+    template, source = native_chat_template(PROFILES["tiny"])
+    assert "data/templates/qwen2.5-instruct.jinja" in source
+    chat = [{"role": "user", "content": "Hello, how are you?"},
+            {"role": "assistant", "content": "I'm doing great. How can I help you today?"},
+            {"role": "user", "content": "I'd like to show off how chat templating works!"}]
+    # the rendering Qwen2.5-Instruct's template gives with no system message: its default system prompt first
+    assert tokenizer.apply_chat_template(chat, tokenize=False, chat_template=template) == (
+        "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\nHello, how are you?<|im_end|>\n"
+        "<|im_start|>assistant\nI'm doing great. How can I help you today?<|im_end|>\n"
+        "<|im_start|>user\nI'd like to show off how chat templating works!<|im_end|>\n")
+    own = [{"role": "system", "content": "Triage."}, *chat[:1]]
+    assert tokenizer.apply_chat_template(own, tokenize=False, chat_template=template, add_generation_prompt=True) == (
+        "<|im_start|>system\nTriage.<|im_end|>\n<|im_start|>user\nHello, how are you?<|im_end|>\n"
+        "<|im_start|>assistant\n")
+
 # ---------------------------------------------------------------------------------------------------------
 # batches of similar length
 
