@@ -3,9 +3,10 @@
 Lesson 04 writes LoRA by hand and checks it against peft. This module holds the settings every adapter lesson
 repeats, so that they are the same everywhere:
 
-- `answer_token_ids`: the tokens the answers are written with; their embedding rows are trained too;
+- `answer_token_ids`: the tokens the answers are written with; the tiny profile trains their embedding rows too;
 - `lora_config`: peft's `LoraConfig` from the profile (rank, targets, alpha = 2 x rank, trained token rows);
 - `lora_rank`: the rank asked for, or the profile's (`None`); 0 or less is an error;
+- `lora_train_tokens`: whether the answer tokens' rows train, as asked or as the profile says (`None`);
 - `trainable_parameters`: the trainable parameters, read from a model;
 - `folder_bytes`: the size on disk of a saved adapter or model;
 - `fine_tune`, `save_adapter`, `lora_settings`, `load_or_train`: train an adapter with the SFT helpers, save it with
@@ -36,12 +37,27 @@ def lora_rank(profile: Profile, rank: int | None = None) -> int:
                                       f"rank ({profile.lora_rank}).")
 
 
+def lora_train_tokens(profile: Profile, train_tokens: bool | None = None) -> bool:
+    """`train_tokens` when given (True or False), else the profile's `lora_train_tokens`. Lesson 04.
+
+    The tiny profile trains the answer tokens' embedding rows, which a model that never wrote the task's JSON needs;
+    the GPU profiles leave the embeddings frozen, as LoRA recipes for real instruct models do.
+    """
+    if train_tokens is None:
+        return profile.lora_train_tokens
+    if not isinstance(train_tokens, bool):
+        raise ValueError(f"train_tokens must be True or False, not {train_tokens!r}. Pass train_tokens=None for the "
+                         f"profile's setting ({profile.lora_train_tokens}).")
+    return train_tokens
+
+
 def answer_token_ids(tokenizer, rows: Sequence[dict]) -> list[int]:
     """Sorted ids of every token in the rows' assistant answers, and of EOS, which ends each answer. Lesson 04.
 
     LoRA leaves the embedding matrix frozen. A model that has rarely written these tokens (the tiny model has
     never written the task's JSON) then learns the format slowly; training just these rows fixes that for a
-    few thousand parameters (peft's `trainable_token_indices`).
+    few thousand parameters (peft's `trainable_token_indices`). Whether a run trains them is the profile's
+    `lora_train_tokens`.
     """
     ids = {tokenizer.eos_token_id}
     for row in rows:
@@ -98,8 +114,9 @@ def fine_tune(
     seed: int = 0,
     rank: int | None = None,  # default: profile.lora_rank
     targets: str = "all-linear",
-    train_tokens: bool = True,  # also train the embedding rows of the answers' tokens
-    eval_rows: Sequence[dict] | None = None,  # rows whose loss trainer.evaluate() reports, e.g. gold tickets
+    train_tokens: bool | None = None,  # also train the answer tokens' embedding rows; default: the profile's setting
+    alpha: int | None = None,  # default: 2 x rank (lora_config)
+    eval_rows: Sequence[dict] | None = None,  # rows whose loss trainer.evaluate() reports, e.g. dev tickets
     callbacks: Sequence[Any] = (),
     resume: bool = False,  # go on from the last checkpoint in output_dir, if there is one
     **overrides: Any,  # any SFTConfig field, e.g. max_steps=20
@@ -120,8 +137,9 @@ def fine_tune(
     config = training.sft_config(profile, lesson=lesson, output_dir=output_dir, seed=seed, **overrides)
     # 2) the adapter, then the trainer
     set_seed(seed)  # the adapter's A matrices are drawn here
-    token_ids = answer_token_ids(tokenizer, train_rows) if train_tokens else None
-    peft_model = get_peft_model(model, lora_config(profile, rank=rank, targets=targets, token_ids=token_ids))
+    token_ids = answer_token_ids(tokenizer, train_rows) if lora_train_tokens(profile, train_tokens) else None
+    peft_model = get_peft_model(model, lora_config(profile, rank=rank, targets=targets, token_ids=token_ids,
+                                                   alpha=alpha))
     trainer = training.sft_trainer(peft_model, tokenizer, config, train_rows, eval_rows=eval_rows, callbacks=callbacks)
     runs.train(trainer, resume=resume)
     return trainer
@@ -129,13 +147,13 @@ def fine_tune(
 
 def lora_settings(profile: Profile, train_rows: Sequence[dict], *, seed: int = 0, max_steps: int | None = None,
                   lesson: str = "04", rank: int | None = None, targets: str = "all-linear",
-                  train_tokens: bool = True) -> dict:
+                  train_tokens: bool | None = None) -> dict:
     """Everything that decides a trained adapter's weights, as a JSON-able dict (the rows as a hash). Lesson 04."""
     from course_lib.runs import rows_fingerprint, step_budget
 
     return {"model": profile.model, "dtype": profile.dtype, "rank": lora_rank(profile, rank), "targets": targets,
-            "train_tokens": train_tokens, "max_steps": step_budget(profile, lesson, max_steps),
-            "seed": course_seed(seed),
+            "train_tokens": lora_train_tokens(profile, train_tokens),
+            "max_steps": step_budget(profile, lesson, max_steps), "seed": course_seed(seed),
             "learning_rate": profile.learning_rate("lora"), "batch_size": profile.batch_size,
             "rows": rows_fingerprint(train_rows)}
 
@@ -156,7 +174,7 @@ def save_adapter(model, folder: str | Path, settings: dict) -> Path:
 
 def load_or_train(profile: Profile, train_rows: Sequence[dict], *, folder: str | Path, seed: int = 0,
                   max_steps: int | None = None, lesson: str = "04", rank: int | None = None,
-                  targets: str = "all-linear", train_tokens: bool = True,
+                  targets: str = "all-linear", train_tokens: bool | None = None,
                   base: tuple[Any, Any] | None = None) -> SavedRun:
     """A base model with the adapter saved in `folder` if it was trained with the same settings; else train, save it.
 

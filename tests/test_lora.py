@@ -42,6 +42,33 @@ def test_config_from_the_profile():
         lora.lora_config(TINY, targets="mlp")
 
 
+def test_the_answer_token_rows_train_where_the_profile_says():
+    assert TINY.lora_train_tokens and not PROFILES["t4"].lora_train_tokens and not PROFILES["large"].lora_train_tokens
+    for profile in PROFILES.values():
+        assert lora.lora_train_tokens(profile) is profile.lora_train_tokens
+        assert lora.lora_train_tokens(profile, False) is False and lora.lora_train_tokens(profile, True) is True
+    with pytest.raises(ValueError, match=r"train_tokens must be True or False, not 1\..*train_tokens=None"):
+        lora.lora_train_tokens(TINY, 1)
+
+
+def test_saved_settings_record_the_profiles_choice_of_token_rows(rows):
+    # lessons 05-07 call load_or_train without train_tokens: on the tiny profile they must find lesson 04's adapter
+    assert lora.lora_settings(TINY, rows) == lora.lora_settings(TINY, rows, train_tokens=True)
+    assert lora.lora_settings(PROFILES["t4"], rows)["train_tokens"] is False
+
+
+def test_without_token_rows_only_the_adapter_trains(tmp_path, tokenizer, rows):
+    import dataclasses
+
+    model = fresh_model()
+    frozen_rows = dataclasses.replace(TINY, lora_train_tokens=False)  # as on the GPU profiles
+    trainer = lora.fine_tune(model, tokenizer, frozen_rows, rows, output_dir=tmp_path, **STEPS)
+    assert lora.trainable_parameters(trainer.model) == lora_trainable_parameters(model.config, rank=TINY.lora_rank)
+    fixed_alpha = lora.fine_tune(fresh_model(), tokenizer, TINY, rows, output_dir=tmp_path, rank=16, alpha=8,
+                                 **{**STEPS, "max_steps": 1})
+    assert fixed_alpha.model.peft_config["default"].lora_alpha == 8
+
+
 @pytest.mark.parametrize("rank", [0, -4, 2.0, "8", True])
 def test_a_rank_that_is_not_a_positive_whole_number_is_an_error(rows, rank):
     # rank=0 used to become the profile's rank (4 on the tiny profile)
