@@ -75,7 +75,8 @@ class Profile:
         return self.learning_rates[method]
 
 
-# The profile table. Lesson keys are the two-digit lesson numbers of notebooks/.
+# The profile table. Lesson keys are the lesson numbers of notebooks/, e.g. "03". Lesson 05 is split in two halves:
+# `minutes` has one entry per half ("05a", "05b"), `max_steps` one for the lesson ("05", which 05b trains with).
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
         name="tiny",
@@ -262,7 +263,7 @@ def go_offline() -> bool:
 def start_lesson(lesson: str, seed: int = 0) -> Profile:
     """Pick the profile for this machine, print what was picked and why, seed everything, and return it.
 
-    `lesson` is the two-digit number of the notebook, e.g. "03".
+    `lesson` is the number of the notebook, e.g. "03", with the letter of a split lesson's half, e.g. "05a".
     """
     begin_lesson(lesson)  # a claims log names the lesson of every claim that follows
     hardware = Hardware.detect()
