@@ -20,7 +20,7 @@ from course_lib.baselines import (
     user_message,
     words,
 )
-from course_lib.evaluation import prompts_of
+from course_lib.evaluation import prompts_of, wilson_interval
 from course_lib.tickets import SYSTEM_PROMPT, load_tickets
 
 
@@ -144,7 +144,9 @@ def test_run_baseline_on_the_tiny_model(tiny, train, gold):
     assert result.prompt_tokens == [prompt_length(tokenizer, p) for p in prompts]
     assert result.report.metrics["json_valid"] == 0.0, ("the tiny model has never seen the task; "
                                                          "one example does not teach it")
-    assert result.line().startswith("retrieval ") and "json_valid 0.000 [0.000, 0.000]" in result.line()
+    low, high = wilson_interval(0, 4)  # a share of 4 items: its interval is Wilson's, wide, never of zero width
+    assert result.report.intervals["json_valid"] == (low, high) and high > 0.4
+    assert result.line().startswith("retrieval ") and f"json_valid 0.000 [{low:.3f}, {high:.3f}]" in result.line()
     assert result.line().endswith("ms/request (batch 4)")
     too_long = build_prompts(rows, method="few_shot", k=8, train_rows=train)
     with pytest.raises(PromptTooLongError, match=r"\(gold-0000\).*the model has 512"):
