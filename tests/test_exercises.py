@@ -270,6 +270,23 @@ def test_nf4_checks_spot_unscaled_weights_and_forgotten_scales():
     assert "bitsandbytes stores 4.5000" in message_of(checks.check_bits_per_weight, lambda block, double, nested: 4.0)
 
 
+def test_qlora_checks_spot_an_unscaled_update_codes_without_scales_and_small_tensors():
+    import bitsandbytes.functional as bnbf
+
+    def unscaled(layer, lora_a, lora_b, scaling):
+        return bnbf.dequantize_4bit(layer.weight.data, layer.weight.quant_state) + lora_b @ lora_a
+
+    def codes_only(shape, dtype_bytes):
+        projections = shape.num_layers * shape.linear_weights_per_layer
+        return projections / 2 + dtype_bytes * (shape.parameters - projections)
+
+    assert "without its scale" in message_of(checks.check_merge_qlora, unscaled)
+    assert "dequantise it first" in message_of(checks.check_merge_qlora, lambda layer, a, b, s: layer.weight.data)
+    assert "the codes alone, without their block scales" in message_of(checks.check_qlora_weight_bytes, codes_only)
+    assert "min_8bit_size" in message_of(checks.check_adamw8bit_state_bytes,
+                                         lambda numel: 2 * (numel + 4 * math.ceil(numel / 256) + 1024))
+
+
 def test_curation_checks_score_against_the_planted_defects():
     def unnormalised(a, b):
         first = {a[i:i + 5] for i in range(max(1, len(a) - 4))}

@@ -18,7 +18,12 @@ from course_lib.exercise_checks.lesson03 import (
     mask_conversations,
 )
 from course_lib.exercise_checks.lesson04 import check_lora_forward, check_lora_merge, check_lora_parameters
-from course_lib.exercise_checks.lesson05 import check_bits_per_weight, check_dequantize_nf4, check_quantize_nf4
+from course_lib.exercise_checks.lesson05a import check_bits_per_weight, check_dequantize_nf4, check_quantize_nf4
+from course_lib.exercise_checks.lesson05b import (
+    check_adamw8bit_state_bytes,
+    check_merge_qlora,
+    check_qlora_weight_bytes,
+)
 from course_lib.exercise_checks.lesson06 import (
     check_answer_logps,
     check_dpo_loss,
@@ -46,6 +51,9 @@ __all__ = [
     "check_bits_per_weight",
     "check_dequantize_nf4",
     "check_quantize_nf4",
+    "check_adamw8bit_state_bytes",
+    "check_merge_qlora",
+    "check_qlora_weight_bytes",
     "check_answer_logps",
     "check_dpo_loss",
     "check_reward_stats",
