@@ -21,7 +21,8 @@ A configuration is a comma-separated list of knobs (`make perturb PERTURB=...` p
 
 Each configuration trains into its own folder (build/perturb/<config>), so saved models are never shared across
 configurations, and records into benchmarks/claims/<config>.jsonl; running some notebooks again replaces only
-their records. A claim is portable when its smallest margin over all configurations exceeds its spread (largest
+their records, and a notebook that runs to its end retires, from every configuration, the claims it no longer
+makes. A claim is portable when its smallest margin over all configurations exceeds its spread (largest
 minus smallest margin): another machine would have to move it by more than everything measured to flip it.
 """
 
@@ -153,6 +154,8 @@ def run(config: str, selection: list[str], with_tests: bool, with_notebooks: boo
         print(f"[{name}] {notebook.name}: {len(claims)} claims, {failed} failed, {len(errors)} cells with errors, "
               f"{seconds} s", flush=True)
         write_records(path, name, kept + fresh)  # after each notebook, so an interrupted run keeps what it measured
+        if not errors:  # it ran to its end: what it claimed is what the lesson claims now
+            retire_claims(notebook.name, claims)
     if with_tests:
         fresh += run_tests(env)
     write_records(path, name, kept + fresh)
@@ -178,8 +181,24 @@ def record(config: str, log: Path) -> None:
     replaced = {c["notebook"] for c in fresh}
     kept = [r for r in read_records(path) if r.get("notebook") not in replaced]
     write_records(path, name, kept + fresh)
+    for notebook in sorted(replaced):  # a make test run that wrote the log passed: every lesson ran to its end
+        retire_claims(notebook, [c for c in fresh if c["notebook"] == notebook])
     print_run(fresh, name)
     write_table()
+
+
+def retire_claims(notebook: str, claims: list[dict]) -> None:
+    """Drop, from every configuration's records, the claims of `notebook` that its latest complete run no longer made.
+
+    A claim reworded or removed from a lesson would otherwise stay in the table with the runs from before.
+    """
+    current = {c["claim"] for c in claims}
+    for path in sorted(RECORDS.glob("*.jsonl")):
+        records = read_records(path)
+        kept = [r for r in records
+                if not ("claim" in r and r.get("notebook") == notebook and r["claim"] not in current)]
+        if len(kept) < len(records):
+            write_records(path, path.stem, [{k: v for k, v in r.items() if k != "config"} for r in kept])
 
 
 def write_records(path: Path, name: str, records: list[dict]) -> None:
@@ -205,8 +224,23 @@ def print_run(records: list[dict], name: str) -> None:
         print(f"{r['tests']}: {r['passed']} passed, {len(r['failed'])} failed {' '.join(r['failed'])}")
 
 
+def drop_retired_notebooks() -> list[str]:
+    """Remove the records of notebooks that no longer exist (a lesson renamed or split); return their names."""
+    existing = {path.name for path in (ROOT / "notebooks").glob("*.ipynb")}
+    retired: set[str] = set()
+    for path in sorted(RECORDS.glob("*.jsonl")):
+        records = read_records(path)
+        kept = [r for r in records if "notebook" not in r or r["notebook"] in existing]
+        if len(kept) < len(records):
+            retired |= {r["notebook"] for r in records if r not in kept}
+            write_records(path, path.stem, [{k: v for k, v in r.items() if k != "config"} for r in kept])
+    return sorted(retired)
+
+
 def write_table() -> None:
     """benchmarks/claims.md: every claim's value range, smallest margin and spread over all recorded configurations."""
+    for name in drop_retired_notebooks():
+        print(f"perturb: dropped the records of {name}, which notebooks/ no longer holds")
     records = [r for path in sorted(RECORDS.glob("*.jsonl")) for r in read_records(path)]
     configs = sorted({r["config"] for r in records})
     claims: dict[tuple[str, str], list[dict]] = defaultdict(list)

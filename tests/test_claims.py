@@ -131,6 +131,8 @@ def test_perturb_table_flags_a_claim_whose_spread_exceeds_its_margin(perturb, mo
     monkeypatch.setattr(perturb, "RECORDS", records)
     monkeypatch.setattr(perturb, "TABLE", tmp_path / "claims.md")
     monkeypatch.setattr(perturb, "ROOT", tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "03_full_sft.ipynb").write_text("{}")
     perturb.write_table()
     table = (tmp_path / "claims.md").read_text()
     steady = next(line for line in table.splitlines() if "| steady |" in line)
@@ -155,11 +157,42 @@ def test_perturb_records_a_claims_log_from_a_make_test_run(perturb, monkeypatch,
     monkeypatch.setattr(perturb, "TABLE", tmp_path / "claims.md")
     monkeypatch.setattr(perturb, "ROOT", tmp_path)
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "notebooks" / "07_evaluation.ipynb").write_text("{}")
+    for name in ("04_lora.ipynb", "07_evaluation.ipynb"):
+        (tmp_path / "notebooks" / name).write_text("{}")
     perturb.record("native", log)
     rows = [json.loads(line) for line in (records / "native.jsonl").read_text().splitlines()]
     assert {(r["notebook"], r["claim"]) for r in rows} == {("04_lora.ipynb", "kept"), ("07_evaluation.ipynb", "new")}
+    # another configuration's record of lesson 07's old claim is retired; its other claims and lessons stay
+    (records / "avx2.jsonl").write_text("".join(json.dumps(
+        {"config": "avx2", "notebook": notebook, "claim": claim, "value": 1, "op": ">", "bound": 0, "margin": 1,
+         "holds": True, "cell": 3}) + "\n" for notebook, claim in (("07_evaluation.ipynb", "old"),
+                                                                   ("07_evaluation.ipynb", "new"),
+                                                                   ("04_lora.ipynb", "kept"))))
+    perturb.record("native", log)
+    rows = [json.loads(line) for line in (records / "avx2.jsonl").read_text().splitlines()]
+    assert {(r["notebook"], r["claim"]) for r in rows} == {("07_evaluation.ipynb", "new"), ("04_lora.ipynb", "kept")}
+    assert {r["config"] for r in rows} == {"avx2"}
     log.write_text(json.dumps({"claim": "nameless", "value": 1.0, "op": ">", "bound": 0.0, "margin": 1.0,
                                "holds": True, "cell": None, "lesson": None}) + "\n")
     with pytest.raises(SystemExit, match="name no lesson"):
         perturb.record("native", log)
+
+
+def test_perturb_drops_the_records_of_a_notebook_that_no_longer_exists(perturb, monkeypatch, tmp_path, capsys):
+    records = tmp_path / "claims"
+    records.mkdir()
+    lines = [{"config": "avx2", "notebook": name, "claim": "c", "value": 1, "op": ">", "bound": 0, "margin": 1,
+              "holds": True, "cell": 2} for name in ("05_qlora.ipynb", "05a_4bit_formats.ipynb")]
+    lines.append({"config": "avx2", "tests": "tests/test_lora.py", "passed": 3, "failed": []})
+    (records / "avx2.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    monkeypatch.setattr(perturb, "RECORDS", records)
+    monkeypatch.setattr(perturb, "TABLE", tmp_path / "claims.md")
+    monkeypatch.setattr(perturb, "ROOT", tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "05a_4bit_formats.ipynb").write_text("{}")
+    perturb.write_table()
+    rows = [json.loads(line) for line in (records / "avx2.jsonl").read_text().splitlines()]
+    assert [r.get("notebook") for r in rows] == ["05a_4bit_formats.ipynb", None]
+    assert all(r["config"] == "avx2" for r in rows)
+    assert "dropped the records of 05_qlora.ipynb" in capsys.readouterr().out
+    assert "05_qlora" not in (tmp_path / "claims.md").read_text()
