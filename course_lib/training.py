@@ -112,7 +112,14 @@ PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 
 
 def plain_head_model(model):
-    """The causal LM in `model`, unwrapped from peft, if it is a `PLAIN_HEAD_MODEL_TYPES` one, else None. Lesson 03."""
+    """The causal LM in `model`, unwrapped from peft, if it is a `PLAIN_HEAD_MODEL_TYPES` one, else None. Lesson 03.
+
+    None for a peft prompt-learning model (prompt tuning, lesson 04): its soft prompt is prepended by the peft
+    wrapper's own forward, which the unwrapped decoder would skip.
+    """
+    config = getattr(model, "active_peft_config", None)
+    if config is not None and config.is_prompt_learning:
+        return None
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     return causal_lm if causal_lm.config.model_type in PLAIN_HEAD_MODEL_TYPES else None
 

@@ -240,6 +240,25 @@ def test_settings_move_the_parts_they_should():
     assert dpo.tokens == 2 * lora.tokens and dpo.activations > 1.9 * lora.activations
 
 
+def test_prompt_tuning_trains_the_soft_prompt_alone_and_lengthens_every_sequence():
+    """Lesson 04: a soft prompt of n tokens trains n x hidden parameters and adds n tokens to each sequence."""
+    base = dict(model="SmolLM2-360M", seq_len=512, batch_size=4, dtype="float32", mixed_precision=False)
+    prompt = estimate_memory(**base, method="prompt", virtual_tokens=20)
+    lora = estimate_memory(**base, method="lora")
+    shape = model_shape("SmolLM2-360M")
+    assert prompt.trainable_parameters == 20 * shape.hidden_size and prompt.rank is None
+    assert prompt.tokens == 4 * (512 + 20) and prompt.weights == lora.weights
+    assert prompt.gradients == 4 * prompt.trainable_parameters and prompt.adapters == 4 * prompt.trainable_parameters
+    assert prompt.optimizer_state == 8 * prompt.trainable_parameters  # AdamW's two fp32 moments
+    longer = estimate_memory(**base, method="prompt", virtual_tokens=100)
+    assert longer.activations > prompt.activations
+    assert "soft prompt of 20 virtual tokens" in prompt.describe()
+    assert estimate_memory(**base, method="lora", virtual_tokens=100).tokens == lora.tokens  # only prompt uses it
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="virtual_tokens"):
+            estimate_memory(**base, method="prompt", virtual_tokens=bad)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # activations against autograd, and whole steps against measured CPU peaks
 
@@ -248,13 +267,19 @@ SMALL = dict(model_type="llama", hidden_size=96, intermediate_size=160, num_head
              vocab_size=300, tie_word_embeddings=True)
 
 
+VIRTUAL_TOKENS = 7  # the soft prompt of the prompt-tuning cases: no parameter dimension is a multiple of it
+
+
 def build(shape: ModelShape, method: str, dtype: torch.dtype, upcast: bool = False, attention: str = "sdpa"):
     """A small random model prepared for `method`, as lesson code prepares it."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import LoraConfig, PromptTuningConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     torch.manual_seed(0)
     lora = LoraConfig(r=4, target_modules=list(PROJECTIONS), lora_dropout=0.0)
+    if method == "prompt":  # lesson 04's prompt tuning: a soft prompt, everything else frozen
+        model = AutoModelForCausalLM.from_config(shape.to_config(), dtype=dtype, attn_implementation=attention)
+        return get_peft_model(model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=VIRTUAL_TOKENS))
     if method != "qlora":
         model = AutoModelForCausalLM.from_config(shape.to_config(), dtype=dtype, attn_implementation=attention)
         return get_peft_model(model, lora) if method == "lora" else model
@@ -329,7 +354,8 @@ def test_saved_activations_match_autograd(case):
     assert saved[2]["weight_copies"] == estimates[2].weight_copies - first_block_a  # the first block's A needs none
 
 
-STEP_CASES = [("full", True), ("full", False), ("lora", True), ("lora", False), ("qlora", True), ("qlora", False)]
+STEP_CASES = [("full", True), ("full", False), ("lora", True), ("lora", False), ("qlora", True), ("qlora", False),
+              ("prompt", True), ("prompt", False)]
 
 
 @pytest.mark.parametrize(("method", "checkpointing"), STEP_CASES)
@@ -360,7 +386,8 @@ def test_estimate_is_within_5_percent_of_a_measured_cpu_training_step(method, ch
             held += quant_state.absmax.numel() * quant_state.absmax.element_size()
     measured = held + measure_peak_memory(step, device="cpu")
     estimate = estimate_memory(shape, method=method, seq_len=TOKENS[1], batch_size=TOKENS[0], rank=4, dtype="bfloat16",
-                               gradient_checkpointing=checkpointing, upcast_unquantized=method == "qlora")
+                               gradient_checkpointing=checkpointing, upcast_unquantized=method == "qlora",
+                               virtual_tokens=VIRTUAL_TOKENS)
     assert measured / estimate.allocated == pytest.approx(1.0, abs=0.05)
 
 
@@ -477,6 +504,10 @@ def test_command_line_prints_the_breakdown_and_the_fit_table(capsys):
                             "attention"]) == 0
     out = capsys.readouterr().out
     assert "Qwen2.5-7B, full" in out and "adamw_8bit" in out and "gradient checkpointing off" in out
+    assert memory_cli.main(["--model", "SmolLM2-360M", "--method", "prompt", "--virtual-tokens", "32"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == str(estimate_memory("SmolLM2-360M", method="prompt", virtual_tokens=32))
+    assert "a soft prompt of 32 virtual tokens" in out
 
 
 def test_command_line_unknown_model_lists_the_known_ones(capsys):

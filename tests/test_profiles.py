@@ -46,7 +46,7 @@ def test_profile_table_is_consistent():
         assert profile.dtype in {"float32", "float16", "bfloat16"}
         assert profile.batch_size > 0 and profile.max_length > 0
         assert set(profile.max_steps) == {"03", "04", "05", "06"}, f"{name}: a step budget per training lesson"
-        assert set(profile.learning_rates) == {"full", "lora", "dpo"}, f"{name}: a learning rate per method"
+        assert set(profile.learning_rates) == {"full", "lora", "dpo", "prompt"}, f"{name}: a learning rate per method"
         assert all(rate > 0 for rate in profile.learning_rates.values())
     assert PROFILES["tiny"].is_local_model and not PROFILES["tiny"].needs_cuda
     assert not PROFILES["t4"].is_local_model and PROFILES["t4"].dtype == "float16"

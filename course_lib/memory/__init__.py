@@ -2,8 +2,8 @@
 
 - `shapes`: real models' shapes (the JSON files in `model_shapes/`, a transformers config, or a `ModelShape`),
   LoRA targets and trainable-parameter counts;
-- `estimate`: `estimate_memory` (weights, gradients, optimiser state, activations, adapters, overhead), the
-  lessons' setups and the GPU fit table;
+- `estimate`: `estimate_memory` (weights, gradients, optimiser state, activations, adapters, overhead) for full
+  fine-tuning, LoRA, QLoRA and prompt tuning, the lessons' setups and the GPU fit table;
 - `measure`: what autograd saves for the backward pass, and the peak of a real training step;
 - `plot`: the breakdown as stacked bars against GPU capacities;
 - `forms`: the ipywidgets forms (the LoRA trainable-parameter explorer and the planner);

@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
     parser.add_argument("--targets", choices=list(TARGETS), default="all-linear",
                         help="LoRA targets (default all-linear)")
+    parser.add_argument("--virtual-tokens", type=int, default=20,
+                        help="prompt tuning: the soft prompt's length in tokens (default 20)")
     parser.add_argument("--list", action="store_true", help="list the shipped models and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -42,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         estimate = estimate_memory(
             args.model, method=args.method, seq_len=args.seq_len, batch_size=args.batch_size, optimizer=args.optimizer,
             gradient_checkpointing=args.gradient_checkpointing, dtype=args.dtype, mixed_precision=args.mixed_precision,
-            rank=args.rank, targets=args.targets,
+            rank=args.rank, targets=args.targets, virtual_tokens=args.virtual_tokens,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -8,7 +8,7 @@
 - optimizer state: the optimiser's moments per trainable parameter (AdamW: two);
 - activations: what autograd saves for the backward pass (counted tensor by tensor for the Llama/Qwen code of
   transformers; `course_lib.memory.measure` measures the same on any machine) and the loss's logit-sized buffers;
-- adapters: LoRA's A and B matrices (fp32, as peft keeps them);
+- adapters: LoRA's A and B matrices, or prompt tuning's soft prompt (fp32, as peft keeps them);
 - overhead: the CUDA context and the caching allocator's unused reserve.
 
 Not every part is alive at once: the backward pass frees activations while it fills in gradients. The peak
@@ -66,7 +66,7 @@ CUDA_CONTEXT_BYTES = 512 * 2**20
 ALLOCATOR_SLACK = 0.10
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-METHODS = ("full", "lora", "qlora")
+METHODS = ("full", "lora", "qlora", "prompt")  # prompt: prompt tuning, a soft prompt on a frozen model
 ATTENTIONS = ("sdpa", "eager")
 
 NF4_BLOCK = 64  # values sharing one absmax scale in bitsandbytes' 4-bit quantisation (its default blocksize)
@@ -169,7 +169,7 @@ class MemoryEstimate:
     gradient_checkpointing: bool
     dtype: str
     mixed_precision: bool
-    rank: int | None
+    rank: int | None  # LoRA rank (lora, qlora), else None
     targets: tuple[str, ...]
     parameters: int  # of the model
     trainable_parameters: int
@@ -187,13 +187,14 @@ class MemoryEstimate:
     saved_per_token_per_layer: int = 0  # what autograd saves inside one block without checkpointing
     saved_per_token_outside_layers: int = 0  # final norm, fp32 log-probabilities of the loss, token ids
     notes: tuple[str, ...] = field(default=())
+    virtual_tokens: int = 0  # prompt tuning: the soft prompt's length, prepended to every sequence
 
     PARTS = ("weights", "gradients", "optimizer_state", "activations", "adapters", "overhead")
 
     @property
     def tokens(self) -> int:
-        """Tokens in one step's batch."""
-        return self.batch_size * self.sequences_per_example * self.seq_len
+        """Tokens in one step's batch (a soft prompt's virtual tokens included)."""
+        return self.batch_size * self.sequences_per_example * (self.seq_len + self.virtual_tokens)
 
     def parts(self) -> dict[str, int]:
         """The six parts, in bytes."""
@@ -241,7 +242,9 @@ class MemoryEstimate:
     def describe(self) -> str:
         """One line: model, method, batch and precision settings."""
         precision = self.dtype + (" with autocast" if self.mixed_precision and self.dtype != "float32" else "")
-        lora = f", LoRA rank {self.rank} on {_targets_name(self.targets)}" if self.method != "full" else ""
+        lora = f", LoRA rank {self.rank} on {_targets_name(self.targets)}" if self.method in ("lora", "qlora") else ""
+        if self.method == "prompt":
+            lora = f", a soft prompt of {self.virtual_tokens} virtual tokens"
         sequences = f" ({self.sequences_per_example} sequences per example)" if self.sequences_per_example > 1 else ""
         checkpointing = "on" if self.gradient_checkpointing else "off"
         return (f"{self.model}, {self.method}: batch {self.batch_size} x {self.seq_len} tokens{sequences}, "
@@ -372,7 +375,7 @@ def _saved_per_token(
 
 def estimate_memory(
     model: Any,  # a shipped name or Hub id, a ModelShape, or a transformers config such as model.config
-    method: str = "lora",  # "full", "lora" or "qlora"
+    method: str = "lora",  # "full", "lora", "qlora" or "prompt" (prompt tuning)
     *,
     seq_len: int = 512,  # tokens per sequence (the training max_length)
     batch_size: int = 8,  # sequences per optimiser step on this GPU
@@ -382,6 +385,7 @@ def estimate_memory(
     # train under autocast (Trainer's bf16=/fp16=True); full FT then keeps fp32 master weights
     mixed_precision: bool = True,
     rank: int = 16,  # LoRA rank (lora, qlora)
+    virtual_tokens: int = 20,  # prompt: the soft prompt's length, in tokens (peft's num_virtual_tokens)
     targets: str | Sequence[str] = "all-linear",  # LoRA targets: "attention", "all-linear", or projection names
     double_quant: bool = True,  # QLoRA: quantise the 4-bit scales too (bnb_4bit_use_double_quant)
     upcast_unquantized: bool = False,  # QLoRA: peft's prepare_model_for_kbit_training casts non-4-bit weights to fp32
@@ -400,6 +404,9 @@ def estimate_memory(
       embeddings, norms and lm_head stay in `dtype`, or fp32 with `upcast_unquantized`, when autocast also
       keeps a 16-bit copy of the output layer); the adapters, their gradients and their optimiser state in fp32,
       as peft keeps them.
+    - prompt: the base frozen in `dtype`, as for lora; the soft prompt (`virtual_tokens` x hidden size), its
+      gradient and its optimiser state in fp32. Every sequence is `virtual_tokens` longer, and the backward pass runs
+      through every block down to the input, so the activations are those of a LoRA run without adapters. Lesson 04.
 
     Checked against autograd's saved tensors and against measured CPU training steps in tests/test_memory.py,
     and against measured GPU peaks by benchmarks/memory_peak.py.
@@ -420,7 +427,12 @@ def estimate_memory(
     biases = shape.num_layers * sum(shape.linears()[name][1] for name in shape.biases)
     # autocast copies these
     matmul_weights = shape.quantizable_parameters + biases + shape.vocab_size * shape.hidden_size
-    names = resolve_targets(targets) if method != "full" else ()
+    names = resolve_targets(targets) if method in ("lora", "qlora") else ()
+    if method != "prompt":
+        virtual_tokens = 0
+    elif isinstance(virtual_tokens, bool) or not isinstance(virtual_tokens, int) or virtual_tokens < 1:
+        raise ValueError(f"virtual_tokens={virtual_tokens!r}: the soft prompt needs at least 1 token, e.g. "
+                         f"virtual_tokens=20.")
     notes = [f"optimizer: {opt.summary}"]
     copies = 0  # autocast's 16-bit copies of fp32 weights
 
@@ -438,9 +450,10 @@ def estimate_memory(
         gradients = param_bytes * n
         linear_out = size if autocast else residual
     else:
-        trainable = lora_trainable_parameters(shape, rank, names)
+        trainable = (virtual_tokens * shape.hidden_size if method == "prompt"
+                     else lora_trainable_parameters(shape, rank, names))
         base_other = n - shape.quantizable_parameters
-        if method == "lora":
+        if method in ("lora", "prompt"):  # a frozen base in `dtype`
             residual = size
             weights = size * n
             linear_out = size
@@ -459,16 +472,18 @@ def estimate_memory(
         adapters = 4 * trainable + adapter_copies
         copies += adapter_copies
         gradients = 4 * trainable
-        notes.append("adapters: LoRA A and B in fp32" + (" + autocast's 16-bit copies" if autocast else ""))
+        what = "the soft prompt" if method == "prompt" else "LoRA A and B"
+        notes.append(f"adapters: {what} in fp32" + (" + autocast's 16-bit copies" if autocast else ""))
     optimizer_state = round(opt.state_bytes(param_bytes) * trainable)
     compute = size if autocast else residual
 
-    # 2) activations
+    # 2) activations; a soft prompt lengthens every sequence, and the backward pass runs through all of it
+    length = seq_len + virtual_tokens
     layer, outside = _saved_per_token(
-        shape, method, residual=residual, compute=compute, linear_out=linear_out, autocast=autocast, seq_len=seq_len,
-        targets=names, rank=rank, attention=attention, padding=padding,
+        shape, method, residual=residual, compute=compute, linear_out=linear_out, autocast=autocast,
+        seq_len=length, targets=names, rank=rank, attention=attention, padding=padding,
     )
-    tokens = batch_size * sequences_per_example * seq_len
+    tokens = batch_size * sequences_per_example * length
     loss_buffers = 8 * shape.vocab_size  # two fp32 logit-sized gradients at the start of the backward pass
     if gradient_checkpointing:
         # each block keeps its input; the backward pass recomputes one block at a time (after the loss buffers are
@@ -476,7 +491,7 @@ def estimate_memory(
         activations = tokens * (shape.num_layers * residual * shape.hidden_size + outside + max(loss_buffers, layer))
     else:
         activations = tokens * (shape.num_layers * layer + outside + loss_buffers)
-    activations += 2 * seq_len * shape.head_dim * residual  # the rotary cos and sin tables, shared by the batch
+    activations += 2 * length * shape.head_dim * residual  # the rotary cos and sin tables, shared by the batch
     notes.append(f"activations: {tokens:,} tokens; the loss's fp32 log-probabilities and gradients of the logits "
                  f"take {tokens * 12 * shape.vocab_size / GIB:.2f} GiB of them (12 bytes x {shape.vocab_size:,} "
                  "vocabulary entries per token)")
@@ -492,11 +507,12 @@ def estimate_memory(
         model=shape.name, method=method, seq_len=seq_len, batch_size=batch_size,
         sequences_per_example=sequences_per_example, optimizer=optimizer,
         gradient_checkpointing=gradient_checkpointing, dtype=dtype, mixed_precision=mixed_precision,
-        rank=rank if method != "full" else None, targets=names, parameters=n, trainable_parameters=trainable,
+        rank=rank if method in ("lora", "qlora") else None, targets=names, parameters=n, trainable_parameters=trainable,
         weights=round(weights), gradients=round(gradients), optimizer_state=optimizer_state,
         activations=round(activations), adapters=round(adapters), overhead=overhead, weight_copies=round(copies),
         optimizer_scratch=scratch,
         saved_per_token_per_layer=layer, saved_per_token_outside_layers=outside, notes=tuple(notes),
+        virtual_tokens=virtual_tokens,
     )
 
 
