@@ -296,9 +296,10 @@ class PlainHeadDPOTrainer(DPOTrainer):
 
 def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, beta: float = 0.1,
                 output_dir: str | Path, seed: int = 0, **overrides):
-    """A `PlainHeadDPOTrainer` with a fresh LoRA adapter on `model`, on the first pairs, each seen once. Lesson 06.
+    """A `PlainHeadDPOTrainer` with a fresh LoRA adapter on `model`, on the first max_steps × batch pairs. Lesson 06.
 
-    With a `peft_config`, TRL computes the reference by running the same model with the adapter switched off.
+    With a `peft_config`, TRL computes the reference by running the same model with the adapter switched off. Where
+    max_steps × batch is more than `len(pairs)` (the GPU profiles), the trainer goes over the pairs again.
     """
     from datasets import Dataset
 
@@ -309,8 +310,9 @@ def dpo_trainer(model, tokenizer, profile: Profile, pairs: Sequence[dict], *, be
     set_seed(seed)  # the adapter's A matrices and the order of the pairs
     config = dpo_config(profile, beta=beta, output_dir=output_dir, seed=seed, **overrides)
     used = Dataset.from_list(list(pairs[: config.max_steps * config.per_device_train_batch_size]))
-    return PlainHeadDPOTrainer(model=model, args=config, train_dataset=used, processing_class=tokenizer,
-                               peft_config=lora.lora_config(profile))
+    trainer = PlainHeadDPOTrainer(model=model, args=config, train_dataset=used, processing_class=tokenizer,
+                                  peft_config=lora.lora_config(profile))
+    return runs.calm_progress(trainer)
 
 
 def dpo_settings(profile: Profile, train_rows: Sequence[dict], pairs: Sequence[dict], *, seed: int = 0,

@@ -3,7 +3,8 @@
 Introduced with lesson 03's full fine-tuning and reused by the LoRA, QLoRA and DPO lessons:
 
 - `step_budget`, `run_settings`: the step budget and the settings every TRL trainer config shares, from the profile;
-- callbacks: `LossPlotCallback`, `ThroughputCallback`, `PeakMemoryCallback`, `StopAtStepCallback`;
+- callbacks: `LossPlotCallback`, `ThroughputCallback`, `PeakMemoryCallback`, `StopAtStepCallback`, and
+  `calm_progress`, a notebook progress bar that redraws every few seconds;
 - `train`: trains, resuming from the last checkpoint in `output_dir` when it was saved with the same settings, and
   saving a checkpoint on Ctrl-C;
 - the saved-run cache: `save_model`, `load_saved`, `write_settings`, `saved_with` and `saved_run_lock`, under which
@@ -297,6 +298,36 @@ class PeakMemoryCallback(TrainerCallback):
     def summary(self) -> str:
         """One line, e.g. 'peak memory 812 MiB (process RSS)'."""
         return f"peak memory {self.peak_bytes / 2**20:,.0f} MiB ({self.kind})"
+
+
+PROGRESS_EVERY_S = 5.0  # a notebook's progress bar redraws at most this often
+
+
+def calm_progress(trainer: Trainer, every: float = PROGRESS_EVERY_S) -> Trainer:
+    """Replaces transformers' notebook progress bar on `trainer` with one that redraws every `every` seconds.
+
+    Its own bar redraws up to five times a second. A front-end reads each redraw as it comes, but a notebook run
+    by nbval (make test) reads a cell's output only once the cell ends: past a few thousand redraws, messages are
+    dropped and the run fails with "Timeout ... waiting for output". Outside a notebook (a text progress bar)
+    nothing changes. `sft_trainer` and `dpo.dpo_trainer` call it.
+    """
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    class CalmNotebookProgress(NotebookProgressCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            super().on_train_begin(args, state, control, **kwargs)
+            self.training_tracker.update_every = every
+
+        def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+            super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
+            if self.prediction_bar is not None:
+                self.prediction_bar.update_every = every
+
+    handler = trainer.callback_handler
+    if any(type(callback) is NotebookProgressCallback for callback in handler.callbacks):
+        trainer.remove_callback(NotebookProgressCallback)
+        trainer.add_callback(CalmNotebookProgress())
+    return trainer
 
 
 class StopAtStepCallback(TrainerCallback):

@@ -29,6 +29,7 @@ from course_lib.models import load_model_and_tokenizer
 from course_lib.profiles import Profile, course_seed, set_seed
 from course_lib.runs import (
     SavedRun,
+    calm_progress,
     load_saved,
     rows_fingerprint,
     run_settings,
@@ -278,7 +279,7 @@ def sft_trainer(model, tokenizer, args: SFTConfig, train_rows: Sequence[dict], e
     trainer.rows_fingerprint = rows_fingerprint(train_rows)  # what `train` records in each checkpoint as the data
     if args.fp16 or args.bf16:  # after TRL's own casts (it makes a quantised model's adapters bfloat16)
         upcast_trainable(trainer.model)
-    return trainer
+    return calm_progress(trainer)
 
 
 # ---------------------------------------------------------------------------------------------------------

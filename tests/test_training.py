@@ -6,6 +6,7 @@ import sys
 import warnings
 
 import pytest
+from transformers import TrainerCallback
 
 from course_lib import runs, training
 from course_lib.chat import EOS
@@ -283,6 +284,35 @@ def test_loss_plot_draws_headless(monitored_run, capsys):
     plot.draw()  # outside a notebook: draws on the Agg backend, shows nothing, raises nothing
     plot.draw()
     assert plot._figure is not None and len(plot._axes.lines) == 2
+
+
+def test_a_notebook_progress_bar_is_replaced_by_one_that_redraws_every_few_seconds(tmp_path, rows, tokenizer,
+                                                                                 monkeypatch):
+    from transformers.utils import notebook
+
+    redraws = []
+
+    class Handle:  # what IPython's display(..., display_id=True) returns
+        def update(self, *args, **kwargs):
+            redraws.append("update")
+
+    monkeypatch.setattr(notebook.disp, "display", lambda *args, **kwargs: redraws.append("display") or Handle())
+    args = small_config(tmp_path, max_steps=4, eval_steps=2, save_strategy="no")
+    trainer = training.sft_trainer(fresh_model(), tokenizer, args, rows[:16], eval_rows=rows[16:20],
+                                   callbacks=[notebook.NotebookProgressCallback()])  # what a notebook gets
+    bars = [c for c in trainer.callback_handler.callbacks if isinstance(c, notebook.NotebookProgressCallback)]
+    assert len(bars) == 1 and type(bars[0]) is not notebook.NotebookProgressCallback
+    seen = []
+
+    class RecordRedrawInterval(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            seen.append(bars[0].training_tracker.update_every)
+
+    trainer.add_callback(RecordRedrawInterval())
+    runs.train(trainer, resume=False)
+    assert seen == [runs.PROGRESS_EVERY_S] * 4  # transformers' own: 0.2 s
+    assert redraws  # it still draws
+    assert runs.calm_progress(trainer) is trainer  # no notebook bar left to replace: unchanged
 
 
 def test_throughput_counts_steps_and_tokens(monitored_run):
