@@ -111,7 +111,7 @@ PROFILES: dict[str, Profile] = {
         },
         max_steps={"03": 180, "04": 300, "05": 300, "06": 20},
         # measured on 2 CPU cores
-        minutes={"00": 0.5, "01": 1, "02": 0.5, "03": 7, "04": 5, "05a": 0.5, "05b": 2.5, "06": 2.5, "07": 2},
+        minutes={"00": 0.5, "01": 1, "02": 0.5, "03": 7, "04": 5, "05a": 0.5, "05b": 2.5, "06": 5, "07": 2},
         # on a CPU: 200 of the 400 gold tickets, 100 dev tickets for choosing a prompt, the judge on the first 20
         # human judgements (10 pairs), the behaviour tests on 50 tickets
         eval_rows={"gold": 200, "dev": 100, "judge": 20, "behaviour": 50},
